@@ -1,0 +1,109 @@
+"""Subjects, the one JetStream stream, and how services publish and consume on it.
+
+Every subject lives in one stream (file storage) so any event can be replayed. Consumers are
+durable pull consumers with explicit acks, a bounded number of deliveries and spaced retries.
+Publishes carry `Nats-Msg-Id = <subject>:<snapshot_id>[:<attempt>]` so JetStream drops
+duplicates inside its window.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from faststream.nats import (
+    ConsumerConfig,
+    DeliverPolicy,
+    JStream,
+    NatsBroker,
+    PubAck,
+    StorageType,
+)
+from faststream.nats.opentelemetry import NatsTelemetryMiddleware
+from nats.js.api import AckPolicy as NatsAckPolicy
+from opentelemetry.metrics import MeterProvider
+from opentelemetry.trace import TracerProvider
+
+from syno_shared.events import Event
+
+WORKBOOK_LANDED: Final = "workbook.landed"
+MARTS_READY: Final = "marts.ready"
+FORECAST_PUBLISHED: Final = "forecast.published"
+ACTIVATION_COMPLETED: Final = "activation.completed"
+PIPELINE_FAILED: Final = "pipeline.failed"
+ALL_SUBJECTS: Final = (WORKBOOK_LANDED, MARTS_READY, FORECAST_PUBLISHED, ACTIVATION_COMPLETED, PIPELINE_FAILED)
+
+# Header a replay sets so a stage redoes work it already recorded as complete.
+FORCE_HEADER: Final = "Syno-Force"
+# Header naming a replay attempt; it becomes part of every downstream Nats-Msg-Id.
+ATTEMPT_HEADER: Final = "Syno-Attempt"
+
+DUPLICATE_WINDOW_SECONDS: Final = 24 * 3600.0
+ACK_WAIT_SECONDS: Final = 15 * 60.0  # a dbt build or forecast on 1M rows fits well inside this
+RETRY_DELAYS_SECONDS: Final = (5.0, 30.0, 120.0, 600.0)
+
+
+def stream(name: str = "SYNO") -> JStream:
+    """The one stream: file storage, 24 h duplicate window, 30 days of history for replays."""
+    return JStream(
+        name=name,
+        subjects=list(ALL_SUBJECTS),
+        storage=StorageType.FILE,
+        duplicate_window=DUPLICATE_WINDOW_SECONDS,
+        max_age=30 * 24 * 3600.0,
+    )
+
+
+def consumer_config(durable: str, max_deliver: int) -> ConsumerConfig:
+    """A durable consumer with explicit acks and a bounded number of deliveries."""
+    return ConsumerConfig(
+        durable_name=durable,
+        ack_policy=NatsAckPolicy.EXPLICIT,
+        deliver_policy=DeliverPolicy.ALL,
+        max_deliver=max_deliver,
+        ack_wait=ACK_WAIT_SECONDS,
+    )
+
+
+def retry_delay(delivery: int) -> float:
+    """Seconds before the next delivery after `delivery` failed ones (1-based)."""
+    return RETRY_DELAYS_SECONDS[min(delivery, len(RETRY_DELAYS_SECONDS)) - 1]
+
+
+def message_id(subject: str, snapshot_id: str, attempt: str | None = None) -> str:
+    return f"{subject}:{snapshot_id}" + (f":{attempt}" if attempt else "")
+
+
+def create_broker(
+    nats_url: str,
+    *,
+    tracer_provider: TracerProvider | None = None,
+    meter_provider: MeterProvider | None = None,
+) -> NatsBroker:
+    """A broker whose messages carry the W3C trace context in their headers."""
+    return NatsBroker(
+        nats_url,
+        middlewares=[NatsTelemetryMiddleware(tracer_provider=tracer_provider, meter_provider=meter_provider)],
+        connect_timeout=10,
+        graceful_timeout=30,
+    )
+
+
+async def publish_event(
+    broker: NatsBroker,
+    subject: str,
+    event: Event,
+    *,
+    stream_name: str,
+    attempt: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> PubAck:
+    """Publish to JetStream with a deterministic Nats-Msg-Id; a repeat inside the window is dropped."""
+    all_headers = {"Nats-Msg-Id": message_id(subject, event.snapshot_id, attempt), **(headers or {})}
+    ack: PubAck = await broker.publish(
+        event.model_dump_json(),
+        subject,
+        headers=all_headers,
+        stream=stream_name,
+        correlation_id=event.run_id,
+    )
+    return ack

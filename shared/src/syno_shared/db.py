@@ -1,0 +1,133 @@
+"""PostgreSQL access shared by the services: the pool, the ops audit trail, stage completions.
+
+A stage records its completion for (snapshot_id, stage) in the same transaction as its last
+writes, so a redelivered or replayed event finds it and does nothing unless forced.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import asyncpg
+
+OPS_DDL = """
+create schema if not exists ops;
+
+create table if not exists ops.stage_runs (
+    stage_run_id   bigserial primary key,
+    run_id         text        not null,
+    snapshot_id    text        not null,
+    stage          text        not null,
+    status         text        not null check (status in ('running', 'succeeded', 'failed', 'retrying', 'skipped')),
+    started_at     timestamptz not null default now(),
+    finished_at    timestamptz,
+    seconds        double precision,
+    rows           bigint,
+    error_code     text,
+    error_message  text,
+    delivery       integer     not null default 1,
+    details        jsonb       not null default '{}'::jsonb
+);
+create index if not exists stage_runs_snapshot on ops.stage_runs (snapshot_id, stage);
+
+create table if not exists ops.stage_completions (
+    snapshot_id     text        not null,
+    stage           text        not null,
+    run_id          text        not null,
+    completed_at    timestamptz not null default now(),
+    output_subject  text        not null,
+    output_event    jsonb       not null,
+    primary key (snapshot_id, stage)
+);
+"""
+
+
+async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 4) -> asyncpg.Pool:
+    pool: asyncpg.Pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size)
+    return pool
+
+
+async def apply_ddl(pool: asyncpg.Pool, ddl: str) -> None:
+    """Apply idempotent DDL; an advisory lock keeps replicas starting together from racing."""
+    async with pool.acquire() as connection, connection.transaction():
+        await connection.execute("select pg_advisory_xact_lock(hashtext('syno_ddl'))")
+        await connection.execute(ddl)
+
+
+async def stage_started(pool: asyncpg.Pool, *, run_id: str, snapshot_id: str, stage: str, delivery: int) -> int:
+    stage_run_id: int = await pool.fetchval(
+        "insert into ops.stage_runs (run_id, snapshot_id, stage, status, delivery)"
+        " values ($1, $2, $3, 'running', $4) returning stage_run_id",
+        run_id,
+        snapshot_id,
+        stage,
+        delivery,
+    )
+    return stage_run_id
+
+
+async def stage_finished(
+    pool: asyncpg.Pool,
+    stage_run_id: int,
+    *,
+    status: str,
+    rows: int | None = None,
+    error_code: str | None = None,
+    error_message: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> None:
+    await pool.execute(
+        "update ops.stage_runs set status = $2, finished_at = now(),"
+        " seconds = extract(epoch from now() - started_at), rows = $3, error_code = $4,"
+        " error_message = $5, details = $6::jsonb where stage_run_id = $1",
+        stage_run_id,
+        status,
+        rows,
+        error_code,
+        error_message,
+        json.dumps(details or {}, default=str),
+    )
+
+
+async def completed_output(pool: asyncpg.Pool, *, snapshot_id: str, stage: str) -> tuple[str, str] | None:
+    """(subject, event json) a stage published when it completed this snapshot, if it did."""
+    row = await pool.fetchrow(
+        "select output_subject, output_event::text from ops.stage_completions where snapshot_id = $1 and stage = $2",
+        snapshot_id,
+        stage,
+    )
+    return None if row is None else (row[0], row[1])
+
+
+async def record_completion(
+    connection: asyncpg.Connection,
+    *,
+    snapshot_id: str,
+    stage: str,
+    run_id: str,
+    subject: str,
+    event_json: str,
+) -> None:
+    """Call inside the transaction holding the stage's last writes."""
+    await connection.execute(
+        "insert into ops.stage_completions (snapshot_id, stage, run_id, output_subject, output_event)"
+        " values ($1, $2, $3, $4, $5::jsonb)"
+        " on conflict (snapshot_id, stage) do update set run_id = excluded.run_id,"
+        " completed_at = now(), output_subject = excluded.output_subject, output_event = excluded.output_event",
+        snapshot_id,
+        stage,
+        run_id,
+        subject,
+        event_json,
+    )
+
+
+async def stage_timings(pool: asyncpg.Pool, snapshot_id: str) -> list[dict[str, Any]]:
+    """The latest run of each stage for a snapshot: status, seconds, rows, error."""
+    rows = await pool.fetch(
+        "select distinct on (stage) stage, status, seconds, rows, error_code, error_message, started_at"
+        " from ops.stage_runs where snapshot_id = $1 order by stage, started_at desc",
+        snapshot_id,
+    )
+    return [dict(row) for row in rows]

