@@ -1,0 +1,80 @@
+with
+
+sales_lines as (
+
+    select * from {{ ref('stg_raw__sales_lines') }}
+
+),
+
+dated as (
+
+    -- A line without an invoice date cannot be placed in a period: it is left out of every mart
+    -- (the transform's quality gates count such rows).
+    select * from sales_lines
+    where invoice_date is not null
+
+),
+
+enriched as (
+
+    select
+        snapshot_id,
+        source_sheet,
+        source_row,
+        sheet_kind,
+        invoice_number,
+        invoice_date,
+        date_trunc('month', invoice_date)::date as month,
+        date_trunc('quarter', invoice_date)::date as quarter,
+
+        coalesce(customer, '(unknown)') as customer,
+        customer is not null as is_customer_known,
+        coalesce(country, '(unknown)') as country,
+        region,
+
+        product,
+        product_type,
+        sub_cat,
+        sub_cat like 'SVR-RM-%' as is_svr_rm,
+        sub_cat like 'SVR-DT-%' as is_svr_desktop,
+        (sheet_kind = 'c2' or sub_cat like 'C2-%') as is_c2,
+
+        -- SVR-RM sub-categories are SVR-RM-<line>-T<n>: the tier is the trailing T<n>. The loader's tier
+        -- wins when present; any other sub-category has no tier (e.g. SVR-DT-DS-T1 is not a rackmount tier).
+        case
+            when sub_cat like 'SVR-RM-%'
+                then coalesce(tier, substring(sub_cat from '-(T[0-9]+)$'))
+        end as tier,
+
+        case
+            when sheet_kind = 'c2' or sub_cat like 'C2-%'
+                then coalesce(c2_service_family, 'UNKNOWN')
+        end as c2_service_family,
+        case
+            when sheet_kind = 'c2' or sub_cat like 'C2-%'
+                then coalesce(c2_capacity, 'UNKNOWN')
+        end as c2_capacity,
+        case
+            when sheet_kind = 'c2' or sub_cat like 'C2-%'
+                then coalesce(c2_plan, 'UNKNOWN')
+        end as c2_plan,
+
+        quantity,
+        currency,
+        revenue_usd,
+
+        is_country_unmapped,
+        is_currency_unmapped,
+        is_product_unmapped
+
+    from dated
+
+),
+
+final as (
+
+    select * from enriched
+
+)
+
+select * from final

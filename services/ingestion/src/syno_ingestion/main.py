@@ -1,0 +1,41 @@
+"""The ingestion service: a FastStream app whose work is polling the share."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+
+from faststream import FastStream
+from opentelemetry import metrics
+
+from syno_ingestion.handlers import watch_share
+from syno_ingestion.manifest import MANIFEST_DDL
+from syno_shared.service import build_service
+from syno_shared.settings import Settings
+
+
+def create_app(settings: Settings | None = None) -> FastStream:
+    settings = settings or Settings()
+    app, service = build_service("ingestion", settings, ddl=MANIFEST_DDL)
+    heartbeat = [time.time()]
+    metrics.get_meter("syno.ingestion").create_observable_gauge(
+        "syno_ingestion_heartbeat_age_seconds",
+        callbacks=[lambda _: [metrics.Observation(time.time() - heartbeat[0])]],
+        description="Seconds since the watcher last listed the share: a dead watcher shows as a growing age",
+    )
+    tasks: list[asyncio.Task[None]] = []
+
+    @app.after_startup
+    async def start_watcher() -> None:
+        settings.raw_dir.mkdir(parents=True, exist_ok=True)
+        tasks.append(asyncio.create_task(watch_share(service, heartbeat), name="watch-share"))
+
+    @app.on_shutdown
+    async def stop_watcher() -> None:
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    return app

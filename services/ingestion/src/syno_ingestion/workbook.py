@@ -1,0 +1,80 @@
+"""Reading a workbook with fastexcel and splitting its sheets to parquet (the I/O edge).
+
+Type guessing looks at every row (schema_sample_rows=None), so a column mixing numbers and
+text becomes text instead of silently losing the text cells; cleaning parses it later.
+Cells that still cannot be converted are listed, not lost.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import fastexcel
+import polars as pl
+
+from syno_ingestion.validation import ContractSheet, check_header, contract_sheets, duplicate_headers
+from syno_shared.errors import InputRejected
+
+# How calamine words each failure (fastexcel raises one error type for all of them).
+_FAILURES = (
+    (("password", "encrypt"), "password_protected", "the workbook is password-protected; save it without a password"),
+    (
+        ("zip", "eof", "truncat", "invalid", "corrupt", "cfb", "not a"),
+        "corrupt_file",
+        "the file is corrupt or was only partly copied; export it again",
+    ),
+)
+
+
+@dataclass(frozen=True)
+class SheetParquet:
+    sheet: ContractSheet
+    rows: int
+    columns: list[str]
+    parquet_path: Path
+    header_row: int
+    cell_errors: list[dict[str, Any]]
+
+
+def open_workbook(path: Path) -> fastexcel.ExcelReader:
+    try:
+        return fastexcel.read_excel(path)
+    except Exception as error:  # fastexcel raises CalamineError subclasses and OSError alike
+        text = str(error).casefold()
+        for needles, code, advice in _FAILURES:
+            if any(needle in text for needle in needles):
+                raise InputRejected(f"{advice} ({error})", code=code) from error
+        raise InputRejected(f"the file cannot be read as a workbook: {error}", code="unreadable_file") from error
+
+
+def split_excel_tabs(path: Path, out_dir: Path) -> list[SheetParquet]:
+    """Every contract sheet to `<out_dir>/<sheet>.parquet`; row counts equal the sheet's data rows."""
+    if path.stat().st_size == 0:
+        raise InputRejected("the file is empty (0 bytes); export the workbook again", code="empty_file")
+    reader = open_workbook(path)
+    sheets = contract_sheets(reader.sheet_names)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return [_split_sheet(reader, sheet, out_dir) for sheet in sheets]
+
+
+def _split_sheet(reader: fastexcel.ExcelReader, sheet: ContractSheet, out_dir: Path) -> SheetParquet:
+    preview = reader.load_sheet(sheet.name, header_row=None, n_rows=30).to_polars()
+    if preview.height == 0:
+        raise InputRejected(f"sheet '{sheet.name}' is empty; it needs a header row", code="empty_sheet")
+    header_row = check_header(sheet.name, preview.rows())
+    loaded = reader.load_sheet(sheet.name, header_row=header_row, schema_sample_rows=None)
+    table, errors = loaded.to_arrow_with_errors()
+    frame = pl.from_arrow(table)
+    assert isinstance(frame, pl.DataFrame)
+    duplicates = duplicate_headers(frame.columns)
+    if duplicates:
+        raise InputRejected(f"sheet '{sheet.name}' repeats the columns {duplicates}", code="duplicate_columns")
+    parquet_path = out_dir / f"{sheet.name}.parquet"
+    frame.write_parquet(parquet_path, compression="zstd", statistics=False)
+    cell_errors = [
+        {"row": error.offset_position[0] + 1, "column": frame.columns[error.offset_position[1]], "detail": error.detail}
+        for error in (errors.errors if errors is not None else [])
+    ]
+    return SheetParquet(sheet, frame.height, frame.columns, parquet_path, header_row, cell_errors)

@@ -1,0 +1,120 @@
+"""A warm, in-process dbt: one dbtRunner per process, invocations serialised.
+
+Importing dbt costs seconds and a full parse seconds more; keeping the runner (and its
+partial-parse state in the target path) between events pays that once per process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlparse
+
+
+@dataclass(frozen=True)
+class DbtBuild:
+    is_success: bool
+    invocation_id: str
+    models_built: list[str]
+    tests_passed: int
+    tests_warned: int
+    tests_failed: int
+    failed_nodes: list[str]
+    error: str | None
+    seconds: float
+
+
+def dbt_environment(pg_dsn: str, threads: int = 1) -> dict[str, str]:
+    """SYNO_DBT_* variables read by dbt/profiles.yml, from the one SYNO_PG_DSN."""
+    url = urlparse(pg_dsn)
+    query = parse_qs(url.query)
+    host = query.get("host", [url.hostname or "localhost"])[0]
+    return {
+        "SYNO_DBT_HOST": host,
+        "SYNO_DBT_PORT": str(url.port or query.get("port", ["5432"])[0]),
+        "SYNO_DBT_USER": unquote(url.username or "postgres"),
+        "SYNO_DBT_PASSWORD": unquote(url.password or ""),
+        "SYNO_DBT_DBNAME": (url.path or "/postgres").lstrip("/") or "postgres",
+        "SYNO_DBT_THREADS": str(threads),
+    }
+
+
+@dataclass
+class WarmDbt:
+    project_dir: Path
+    target_path: Path
+    pg_dsn: str
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _runner: Any = None
+
+    def _get_runner(self) -> Any:
+        if self._runner is None:
+            from dbt.cli.main import dbtRunner  # seconds to import: once per process
+
+            self._runner = dbtRunner()
+        return self._runner
+
+    def warm_up(self) -> None:
+        """Import dbt and parse the project now, so the first event does not pay for it."""
+        self.invoke(["parse"])
+
+    def invoke(self, args: list[str]) -> Any:
+        with self._lock:  # dbt invocations in one process must not run concurrently
+            os.environ.update(dbt_environment(self.pg_dsn))
+            self.target_path.mkdir(parents=True, exist_ok=True)
+            common = [
+                "--project-dir",
+                str(self.project_dir),
+                "--profiles-dir",
+                str(self.project_dir),
+                "--target-path",
+                str(self.target_path),
+                "--log-path",
+                str(self.target_path / "logs"),
+            ]
+            return self._get_runner().invoke([*args, *common, "--quiet", "--no-use-colors"])
+
+    def build(self, variables: dict[str, Any]) -> DbtBuild:
+        result = self.invoke(["build", "--vars", json.dumps(variables)])
+        run_results = getattr(result, "result", None)
+        nodes = list(getattr(run_results, "results", None) or [])
+        models, passed, warned, failed, failed_nodes = [], 0, 0, 0, []
+        for node_result in nodes:
+            node = node_result.node
+            status = str(node_result.status)
+            if node.resource_type in ("model", "seed", "snapshot") and status == "success":
+                models.append(node.unique_id)
+            elif node.resource_type in ("test", "unit_test"):
+                if status == "pass":
+                    passed += 1
+                elif status == "warn":
+                    warned += 1
+                elif status in ("fail", "error"):
+                    failed += 1
+            if status in ("fail", "error"):
+                failed_nodes.append(node.unique_id)
+        invocation_id = ""
+        if run_results is not None and getattr(run_results, "args", None) is not None:
+            invocation_id = str(getattr(run_results, "args", {}).get("invocation_id", ""))
+        if not invocation_id:
+            from dbt_common.invocation import get_invocation_id
+
+            invocation_id = get_invocation_id()
+        error = str(result.exception) if getattr(result, "exception", None) else None
+        if not nodes and error is None:
+            error = "dbt build selected no nodes"  # a selection that matches nothing 'succeeds'
+        return DbtBuild(
+            is_success=bool(result.success) and not failed_nodes and error is None,
+            invocation_id=invocation_id,
+            models_built=models,
+            tests_passed=passed,
+            tests_warned=warned,
+            tests_failed=failed,
+            failed_nodes=failed_nodes,
+            error=error,
+            seconds=float(getattr(run_results, "elapsed_time", 0.0) or 0.0),
+        )

@@ -1,0 +1,34 @@
+"""The transform service: a FastStream app with a warm dbt runner."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from faststream import FastStream
+
+from syno_shared.service import build_service
+from syno_shared.settings import Settings
+from syno_transform import warehouse
+from syno_transform.dbt_runner import WarmDbt
+from syno_transform.handlers import register
+
+REPO_DBT_DIR = Path(__file__).resolve().parents[4] / "dbt"
+
+
+def create_app(settings: Settings | None = None) -> FastStream:
+    settings = settings or Settings()
+    app, service = build_service("transform", settings, ddl=warehouse.WAREHOUSE_DDL + warehouse.OPS_DDL)
+    assert settings.pg_dsn is not None  # build_service refuses to start without it
+    dbt = WarmDbt(
+        project_dir=settings.transform.dbt_project_dir or REPO_DBT_DIR,
+        target_path=settings.transform.dbt_target_path or (settings.processed_dir / "dbt").resolve(),
+        pg_dsn=settings.pg_dsn,
+    )
+    register(service, dbt)
+
+    @app.after_startup
+    async def warm_dbt() -> None:
+        await asyncio.to_thread(dbt.warm_up)
+
+    return app

@@ -1,0 +1,141 @@
+"""The transform's database edge: raw and ref tables, COPY loads, lineage and quality rows."""
+
+from __future__ import annotations
+
+import io
+import json
+from importlib.resources import files
+from typing import Any
+
+import asyncpg
+import polars as pl
+
+WAREHOUSE_DDL = files("syno_transform").joinpath("warehouse.sql").read_text()
+
+OPS_DDL = """
+create table if not exists ops.quality_results (
+    run_id       text        not null,
+    snapshot_id  text        not null,
+    gate         text        not null,
+    severity     text        not null,
+    passed       boolean     not null,
+    observed     double precision,
+    threshold    double precision,
+    detail       text        not null,
+    recorded_at  timestamptz not null default now(),
+    primary key (run_id, gate)
+);
+create table if not exists ops.lineage (
+    run_id              text        not null,
+    snapshot_id         text        not null,
+    model               text        not null,
+    rows                bigint,
+    freshness           date,
+    dbt_invocation_id   text        not null,
+    mapping_versions    jsonb       not null,
+    recorded_at         timestamptz not null default now(),
+    primary key (run_id, model)
+);
+"""
+
+REF_TABLES = {
+    "countries": ["country", "region"],
+    "exchange_rates": ["currency", "rate_to_usd"],
+    "device_to_bay": ["product", "bays"],
+    "product_rules": ["stage", "order", "when_type", "pattern", "and_pattern", "type", "sub_cat"],
+    "c2_keywords": ["field", "order", "keyword", "value"],
+}
+
+
+async def _copy_frame(connection: asyncpg.Connection, schema: str, table: str, frame: pl.DataFrame) -> None:
+    """COPY a frame as CSV: one round trip, no Python row loop."""
+    buffer = io.BytesIO()
+    frame.write_csv(buffer, null_value=r"\N", include_header=False)
+    buffer.seek(0)
+    await connection.copy_to_table(
+        table,
+        schema_name=schema,
+        source=buffer,
+        columns=frame.columns,
+        format="csv",
+        null=r"\N",
+    )
+
+
+async def load_reference(
+    connection: asyncpg.Connection, tables: dict[str, pl.DataFrame], versions: dict[str, str]
+) -> None:
+    """Replace ref.* with the current mapping files and record their versions (content hashes)."""
+    for table, columns in REF_TABLES.items():
+        await connection.execute(f"truncate ref.{table}")
+        await _copy_frame(connection, "ref", table, tables[table].select(columns))
+    for file_name, sha256 in versions.items():
+        await connection.execute(
+            "insert into ref.mapping_versions (file_name, sha256, rows) values ($1, $2, 0)"
+            " on conflict (file_name, sha256) do nothing",
+            file_name,
+            sha256,
+        )
+
+
+async def replace_snapshot_lines(connection: asyncpg.Connection, snapshot_id: str, lines: pl.DataFrame) -> int:
+    """Loading a snapshot again replaces its rows: delete + COPY in the caller's transaction."""
+    await connection.execute("delete from raw.sales_lines where snapshot_id = $1", snapshot_id)
+    await _copy_frame(connection, "raw", "sales_lines", lines)
+    return lines.height
+
+
+async def prune_snapshots(connection: asyncpg.Connection, keep: int) -> int:
+    """Keep the `keep` most recently loaded snapshots in raw for audit; drop older ones."""
+    result: str = await connection.execute(
+        "delete from raw.sales_lines where snapshot_id in ("
+        " select snapshot_id from ops.stage_completions where stage = 'transform'"
+        " order by completed_at desc offset $1)",
+        keep,
+    )
+    return int(result.split()[-1])
+
+
+async def mart_row_counts(pool: asyncpg.Pool, marts: list[str]) -> dict[str, int]:
+    counts = {}
+    for mart in marts:
+        counts[mart] = int(await pool.fetchval(f"select count(*) from {mart}"))
+    return counts
+
+
+async def fetch_frame(pool: asyncpg.Pool, query: str, *args: Any) -> pl.DataFrame:
+    rows = await pool.fetch(query, *args)
+    if not rows:
+        return pl.DataFrame()
+    return pl.DataFrame([dict(row) for row in rows])
+
+
+async def record_quality(connection: asyncpg.Connection, run_id: str, snapshot_id: str, results: list[Any]) -> None:
+    await connection.executemany(
+        "insert into ops.quality_results (run_id, snapshot_id, gate, severity, passed, observed, threshold, detail)"
+        " values ($1, $2, $3, $4, $5, $6, $7, $8)"
+        " on conflict (run_id, gate) do update set passed = excluded.passed, observed = excluded.observed,"
+        " detail = excluded.detail",
+        [(run_id, snapshot_id, r.name, r.severity, r.passed, r.observed, r.threshold, r.detail) for r in results],
+    )
+
+
+async def record_lineage(
+    connection: asyncpg.Connection,
+    *,
+    run_id: str,
+    snapshot_id: str,
+    rows: dict[str, int],
+    freshness: Any,
+    invocation_id: str,
+    mapping_versions: dict[str, str],
+) -> None:
+    await connection.executemany(
+        "insert into ops.lineage (run_id, snapshot_id, model, rows, freshness, dbt_invocation_id, mapping_versions)"
+        " values ($1, $2, $3, $4, $5, $6, $7::jsonb)"
+        " on conflict (run_id, model) do update set rows = excluded.rows",
+        [
+            (run_id, snapshot_id, model, count, freshness, invocation_id, json.dumps(mapping_versions))
+            for model, count in rows.items()
+        ],
+    )

@@ -1,0 +1,372 @@
+"""The `syno` command: sample, run, demo, services, replay.
+
+`run`, `demo` and `services` start the four services as separate processes (as in
+production), on embedded NATS and PostgreSQL unless SYNO_NATS_URL / SYNO_PG_DSN are set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import nats
+import typer
+from nats.aio.msg import Msg
+from rich.console import Console
+from rich.table import Table
+
+from syno_shared import bus
+from syno_shared.embedded import Endpoints, embedded_runtime
+from syno_shared.fingerprint import file_sha256
+from syno_shared.settings import Settings
+
+app = typer.Typer(
+    help="syno: sell-out workbook -> forecasts and activation, over NATS JetStream.", no_args_is_help=True
+)
+err = Console(stderr=True)
+SERVICES = ("ingestion", "transform", "forecast", "activation")
+STAGE_SUBJECTS = {
+    bus.WORKBOOK_LANDED: "ingestion",
+    bus.MARTS_READY: "transform",
+    bus.FORECAST_PUBLISHED: "forecast",
+    bus.ACTIVATION_COMPLETED: "activation",
+}
+
+
+def _service_env(settings: Settings, endpoints: Endpoints) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        SYNO_NATS_URL=endpoints.nats_url,
+        SYNO_PG_DSN=endpoints.pg_dsn,
+        SYNO_DATA_DIR=str(settings.data_dir.resolve()),
+        SYNO_MAPPING_DIR=str(settings.mapping_table_dir.resolve()),
+    )
+    return env
+
+
+@contextlib.contextmanager
+def service_processes(
+    settings: Settings, endpoints: Endpoints, log_dir: Path
+) -> Iterator[list[subprocess.Popen[bytes]]]:
+    """The four services as child processes; stopped (SIGTERM, then SIGKILL) on the way out."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    env = _service_env(settings, endpoints)
+    processes = []
+    try:
+        for name in SERVICES:
+            log = (log_dir / f"{name}.log").open("ab")
+            processes.append(
+                subprocess.Popen([sys.executable, "-m", f"syno_{name}"], env=env, stdout=log, stderr=subprocess.STDOUT)
+            )
+        yield processes
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.terminate()
+        for process in processes:
+            try:
+                process.wait(20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+@contextlib.contextmanager
+def runtime(settings: Settings, *, with_services: bool | None) -> Iterator[Endpoints]:
+    with embedded_runtime(settings.nats_url, settings.pg_dsn) as endpoints:
+        start = with_services if with_services is not None else (endpoints.is_nats_embedded or endpoints.is_pg_embedded)
+        asyncio.run(ensure_stream(endpoints.nats_url, settings.stream_name))
+        if start:
+            with service_processes(settings, endpoints, settings.processed_dir / "logs"):
+                yield endpoints
+        else:
+            yield endpoints
+
+
+async def ensure_stream(nats_url: str, stream_name: str) -> None:
+    """Create (or update) the stream before anyone publishes, so no event is lost at start-up."""
+    connection = await nats.connect(nats_url)
+    try:
+        config = bus.stream(stream_name).config
+        js = connection.jetstream()
+        try:
+            await js.add_stream(config)
+        except nats.js.errors.BadRequestError:
+            await js.update_stream(config)
+    finally:
+        await connection.close()
+
+
+def drop_on_share(path: Path, raw_dir: Path) -> Path:
+    """Copy into the share the way a person's copy lands: a hidden partial name, then a rename."""
+    raw_dir.mkdir(parents=True, exist_ok=True)
+    partial = raw_dir / f".{path.name}.{uuid.uuid4().hex[:8]}.part"
+    shutil.copyfile(path, partial)
+    target = raw_dir / path.name
+    partial.rename(target)
+    return target
+
+
+async def wait_for_run(
+    nats_url: str, snapshot_id: str, wait_seconds: float, on_event: Any = None
+) -> tuple[str, dict[str, dict[str, Any]]]:
+    """Wait for activation.completed or pipeline.failed of this snapshot; returns (status, events)."""
+    connection = await nats.connect(nats_url)
+    events: dict[str, dict[str, Any]] = {}
+    done = asyncio.Event()
+
+    async def receive(message: Msg) -> None:
+        body = json.loads(message.data)
+        if body.get("snapshot_id") != snapshot_id:
+            return
+        events[message.subject] = body
+        if on_event is not None:
+            on_event(message.subject, body)
+        if message.subject in (bus.ACTIVATION_COMPLETED, bus.PIPELINE_FAILED):
+            done.set()
+
+    try:
+        for subject in bus.ALL_SUBJECTS:
+            await connection.subscribe(subject, cb=receive)
+        await connection.flush()
+        if on_event is not None:
+            on_event("subscribed", {})
+        try:
+            await asyncio.wait_for(done.wait(), wait_seconds)
+        except TimeoutError:
+            return "timeout", events
+    finally:
+        await connection.close()
+    return ("failed" if bus.PIPELINE_FAILED in events else "succeeded"), events
+
+
+async def stage_report(pg_dsn: str, snapshot_id: str) -> list[dict[str, Any]]:
+    from syno_shared import db
+
+    pool = await db.create_pool(pg_dsn)
+    try:
+        return await db.stage_timings(pool, snapshot_id)
+    finally:
+        await pool.close()
+
+
+def run_pipeline(
+    settings: Settings, path: Path, *, timeout: float, with_services: bool | None, on_event: Any = None
+) -> dict[str, Any]:
+    """Drop the workbook on the share and follow it through the four stages."""
+    snapshot_id = file_sha256(path)
+    with runtime(settings, with_services=with_services) as endpoints:
+        started = time.perf_counter()
+
+        async def follow() -> tuple[str, dict[str, dict[str, Any]]]:
+            waiter = asyncio.create_task(wait_for_run(endpoints.nats_url, snapshot_id, timeout, on_event))
+            await asyncio.sleep(0.2)
+            drop_on_share(path, settings.raw_dir)
+            return await waiter
+
+        status, events = asyncio.run(follow())
+        stages = asyncio.run(stage_report(endpoints.pg_dsn, snapshot_id))
+    return summarise(snapshot_id, status, events, stages, time.perf_counter() - started)
+
+
+def summarise(
+    snapshot_id: str, status: str, events: dict[str, dict[str, Any]], stages: list[dict[str, Any]], seconds: float
+) -> dict[str, Any]:
+    by_stage = {row["stage"]: row for row in stages}
+    failed = events.get(bus.PIPELINE_FAILED)
+    run_id = next((event["run_id"] for event in events.values() if event.get("run_id") not in (None, "unknown")), None)
+    forecast = events.get(bus.FORECAST_PUBLISHED) or {}
+    return {
+        "run_id": run_id,
+        "snapshot_id": snapshot_id,
+        "status": status,
+        "seconds": round(seconds, 2),
+        "stages": {
+            name: {
+                "status": by_stage[name]["status"] if name in by_stage else "not_run",
+                "seconds": round(by_stage[name]["seconds"], 3)
+                if name in by_stage and by_stage[name]["seconds"]
+                else None,
+                "rows": by_stage[name]["rows"] if name in by_stage else None,
+            }
+            for name in SERVICES
+        },
+        "failure": None if failed is None else {k: failed[k] for k in ("stage", "reason_code", "message")},
+        "sheets": {s["name"]: s["rows"] for s in events.get(bus.WORKBOOK_LANDED, {}).get("sheets", [])},
+        "marts": events.get(bus.MARTS_READY, {}).get("mart_rows", {}),
+        "forecast": {
+            "target_quarter": forecast.get("target_quarter"),
+            "tiers": forecast.get("tiers", []),
+            "cohorts": forecast.get("cohorts", []),
+        },
+    }
+
+
+@app.command()
+def sample(
+    out: Annotated[Path, typer.Option(help="Workbook to write (.xlsx).")],
+    years: Annotated[list[int] | None, typer.Option(help="Years, one sheet each (plus a -C2 sheet).")] = None,
+    rows_per_year: Annotated[int, typer.Option(help="Sales lines per year.")] = 100_000,
+    seed: Annotated[int, typer.Option(help="Same seed, same workbook.")] = 7,
+) -> None:
+    """Write a realistic, messy sale-out workbook in the real format."""
+    from syno_shared.sample import SampleSpec, write_workbook
+
+    settings = Settings()
+    spec = SampleSpec(years=tuple(years or (2023, 2024)), rows_per_year=rows_per_year, seed=seed)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    report = write_workbook(out, spec, settings.mapping_table_dir)
+    err.print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB): {report.truth.height} sales lines")
+
+
+@app.command()
+def run(
+    path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="The workbook to process.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for the last stage.")] = 1800,
+    services: Annotated[
+        bool | None, typer.Option(help="Start the four services (default: with embedded servers).")
+    ] = None,
+) -> None:
+    """Put a workbook through all four stages and wait for the result."""
+    settings = Settings()
+    result = run_pipeline(settings, path, timeout=timeout, with_services=services)
+    if as_json:
+        typer.echo(json.dumps(result, default=str))
+    else:
+        print_summary(result)
+    if result["status"] != "succeeded":
+        failure = result["failure"] or {
+            "stage": "unknown",
+            "reason_code": result["status"],
+            "message": "no final event",
+        }
+        err.print(f"[red]failed in {failure['stage']}[/]: {failure['reason_code']}: {failure['message']}")
+        raise typer.Exit(1)
+
+
+@app.command()
+def demo(
+    rows_per_year: Annotated[int, typer.Option(help="Sales lines per year in the sample.")] = 100_000,
+) -> None:
+    """Generate a sample workbook and run it through the pipeline on embedded servers."""
+    from syno_shared.sample import SampleSpec, write_workbook
+
+    settings = Settings()
+    out = settings.data_dir / "sample" / "syno-sample.xlsx"
+    with err.status("generating a 2-year sample workbook..."):
+        report = write_workbook(out, SampleSpec(rows_per_year=rows_per_year), settings.mapping_table_dir)
+    err.print(f"sample: {out} ({report.truth.height} sales lines)")
+    started = time.perf_counter()
+    with err.status("starting embedded NATS, PostgreSQL and the four services...") as status:
+
+        def progress(subject: str, body: dict[str, Any]) -> None:
+            elapsed = time.perf_counter() - started
+            if subject == "subscribed":
+                status.update("waiting for ingestion to pick the file up from the share...")
+            elif subject in STAGE_SUBJECTS:
+                err.print(f"  {elapsed:6.1f}s  {STAGE_SUBJECTS[subject]:<10} done -> {subject}")
+                following = {
+                    "ingestion": "transform (clean, load, dbt)",
+                    "transform": "forecast",
+                    "forecast": "activation",
+                    "activation": "finishing",
+                }[STAGE_SUBJECTS[subject]]
+                status.update(f"{following}...")
+            elif subject == bus.PIPELINE_FAILED:
+                err.print(f"  {elapsed:6.1f}s  [red]{body.get('stage')} failed[/]: {body.get('message')}")
+
+        result = run_pipeline(settings, out, timeout=1800, with_services=None, on_event=progress)
+    print_summary(result)
+    if result["status"] != "succeeded":
+        raise typer.Exit(1)
+
+
+def print_summary(result: dict[str, Any]) -> None:
+    console = Console()
+    console.print(
+        f"[bold]run {result['run_id']}[/] snapshot {result['snapshot_id'][:12]}: {result['status']} "
+        f"in {result['seconds']} s"
+    )
+    table = Table("stage", "status", "seconds", "rows")
+    for name, stage in result["stages"].items():
+        table.add_row(name, stage["status"], str(stage["seconds"]), str(stage["rows"]))
+    console.print(table)
+    if result["sheets"]:
+        console.print("rows per sheet: " + ", ".join(f"{k}: {v:,}" for k, v in result["sheets"].items()))
+    if result["marts"]:
+        console.print("marts built: " + ", ".join(f"{k} ({v:,} rows)" for k, v in result["marts"].items()))
+    tiers = [t for t in result["forecast"]["tiers"] if t["tier"] in ("T1", "T2", "T3")]
+    if tiers:
+        quarter = result["forecast"]["target_quarter"]
+        forecasts = Table("tier", "metric", "point", "80% interval", "model", title=f"SVR-RM forecast for {quarter}")
+        for tier in tiers:
+            interval = f"{tier['lower_80']:,.0f} - {tier['upper_80']:,.0f}" if tier.get("lower_80") is not None else ""
+            forecasts.add_row(tier["tier"], tier["metric"], f"{tier['point']:,.0f}", interval, tier["model"])
+        console.print(forecasts)
+
+
+@app.command()
+def services() -> None:
+    """Run the four services against the configured servers (embedded if unset) until Ctrl-C."""
+    settings = Settings()
+    with runtime(settings, with_services=True) as endpoints:
+        err.print(f"NATS {endpoints.nats_url}\nPostgres {endpoints.pg_dsn}\nwatching {settings.raw_dir.resolve()}")
+        with contextlib.suppress(KeyboardInterrupt):
+            while True:
+                time.sleep(3600)
+
+
+@app.command()
+def replay(
+    subject: Annotated[str, typer.Argument(help="Subject to replay, e.g. workbook.landed.")],
+    snapshot_id: Annotated[str, typer.Argument(help="Snapshot whose event is replayed.")],
+) -> None:
+    """Publish a stored event again with a new message id; stages redo their work (replacing, never duplicating)."""
+    settings = Settings()
+    if settings.nats_url is None:
+        err.print("[red]SYNO_NATS_URL is not set[/]: replay talks to a running deployment")
+        raise typer.Exit(2)
+    asyncio.run(_replay(settings.nats_url, settings.stream_name, subject, snapshot_id))
+
+
+async def _replay(nats_url: str, stream_name: str, subject: str, snapshot_id: str) -> None:
+    connection = await nats.connect(nats_url)
+    try:
+        js = connection.jetstream()
+        # Walk the subject's history newest first; the event carries the snapshot id in its body.
+        info = await js.stream_info(stream_name)
+        for sequence in range(info.state.last_seq, info.state.first_seq - 1, -1):
+            try:
+                stored = await js.get_msg(stream_name, sequence)
+            except nats.js.errors.NotFoundError:
+                continue
+            if stored.subject == subject and json.loads(stored.data or b"{}").get("snapshot_id") == snapshot_id:
+                attempt = f"replay-{uuid.uuid4().hex[:8]}"
+                headers = {
+                    **(stored.headers or {}),
+                    "Nats-Msg-Id": bus.message_id(subject, snapshot_id, attempt),
+                    bus.FORCE_HEADER: "1",
+                    bus.ATTEMPT_HEADER: attempt,
+                }
+                await js.publish(subject, stored.data or b"", stream=stream_name, headers=headers)
+                err.print(f"replayed {subject} for {snapshot_id[:12]} as {attempt}")
+                return
+        err.print(f"[red]no {subject} event for snapshot {snapshot_id} in stream {stream_name}[/]")
+        raise typer.Exit(1)
+    finally:
+        await connection.close()
+
+
+def main() -> None:
+    app()

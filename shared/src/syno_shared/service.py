@@ -1,0 +1,96 @@
+"""What every service process shares: settings in, logging, telemetry, broker, pool, app.
+
+`build_service` wires the edges once; a service's `main.create_app()` adds its subscribers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+from faststream import AckPolicy, FastStream
+from faststream.nats import NatsBroker, PullSub
+
+from syno_shared import bus, db
+from syno_shared.errors import SynoError
+from syno_shared.events import Stage
+from syno_shared.logging import configure_logging, get_logger
+from syno_shared.settings import Settings
+from syno_shared.stage import StageContext
+from syno_shared.telemetry import Telemetry, setup_telemetry
+
+
+class MissingServerError(SynoError):
+    code = "missing_server"
+
+
+@dataclass
+class Service:
+    """A service's live edges. `pool` and `context` exist once the app has started."""
+
+    name: Stage
+    settings: Settings
+    broker: NatsBroker
+    telemetry: Telemetry
+    ddl: str
+    pool_holder: list[asyncpg.Pool] = field(default_factory=list)
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        if not self.pool_holder:
+            raise RuntimeError("the service has not started: no database pool yet")
+        return self.pool_holder[0]
+
+    @property
+    def context(self) -> StageContext:
+        return StageContext(
+            stage=self.name,
+            broker=self.broker,
+            pool=self.pool,
+            stream_name=self.settings.stream_name,
+            max_deliver=self.settings.max_deliver,
+        )
+
+    def subscriber(self, subject: str) -> Any:
+        """A durable pull consumer named after the service, sharing work across replicas."""
+        durable = f"syno-{self.name}"
+        return self.broker.subscriber(
+            subject,
+            stream=bus.stream(self.settings.stream_name),
+            durable=durable,
+            pull_sub=PullSub(batch_size=1, timeout=5.0),
+            config=bus.consumer_config(durable, self.settings.max_deliver),
+            ack_policy=AckPolicy.NACK_ON_ERROR,
+        )
+
+
+def build_service(name: Stage, settings: Settings, *, ddl: str = "") -> tuple[FastStream, Service]:
+    configure_logging(name, settings.log_format)
+    if not settings.nats_url or not settings.pg_dsn:
+        raise MissingServerError(
+            f"syno-{name} needs SYNO_NATS_URL and SYNO_PG_DSN; run `syno services` to start all four "
+            "services on embedded servers, or set both variables"
+        )
+    telemetry = setup_telemetry(name, settings.otlp_endpoint)
+    broker = bus.create_broker(
+        settings.nats_url, tracer_provider=telemetry.tracer_provider, meter_provider=telemetry.meter_provider
+    )
+    service = Service(name=name, settings=settings, broker=broker, telemetry=telemetry, ddl=ddl)
+    app = FastStream(broker)
+    pg_dsn = settings.pg_dsn
+
+    @app.on_startup
+    async def open_pool() -> None:
+        pool = await db.create_pool(pg_dsn)
+        await db.apply_ddl(pool, db.OPS_DDL + "\n" + ddl)
+        service.pool_holder.append(pool)
+        get_logger().info("service_started", nats_url=settings.nats_url)
+
+    @app.after_shutdown
+    async def close_edges() -> None:
+        for pool in service.pool_holder:
+            await pool.close()
+        telemetry.shutdown()
+
+    return app, service
