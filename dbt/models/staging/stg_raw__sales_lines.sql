@@ -1,9 +1,11 @@
-{#- Only one snapshot feeds the marts: the transform passes it as --vars '{snapshot_id: ...}'. -#}
-{%- set snapshot_id = var('snapshot_id', none) -%}
+{#- Only one snapshot feeds the marts: the transform passes it as --vars '{"snapshot_id": "<sha256>"}'.
+    SYNO_DBT_SNAPSHOT_ID is accepted as a fallback: unlike a changed --vars, a changed env var keeps
+    dbt's partial parsing (only this file is re-parsed), which a long-lived dbtRunner benefits from. -#}
+{%- set snapshot_id = var('snapshot_id', env_var('SYNO_DBT_SNAPSHOT_ID', '')) -%}
 {%- if execute and (snapshot_id is none or snapshot_id | string | trim == '') -%}
     {{ exceptions.raise_compiler_error(
-        "stg_raw__sales_lines needs the dbt var 'snapshot_id' (the sha256 of the workbook): "
-        ~ "dbt build --vars '{snapshot_id: <sha256>}'"
+        'stg_raw__sales_lines needs the snapshot to build: pass the dbt var snapshot_id '
+        ~ '(dbt build --vars {"snapshot_id": "<sha256>"}) or set SYNO_DBT_SNAPSHOT_ID'
     ) }}
 {%- endif -%}
 

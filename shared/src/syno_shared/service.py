@@ -52,9 +52,9 @@ class Service:
             max_deliver=self.settings.max_deliver,
         )
 
-    def subscriber(self, subject: str) -> Any:
+    def subscriber(self, subject: str, *, durable_suffix: str = "") -> Any:
         """A durable pull consumer named after the service, sharing work across replicas."""
-        durable = f"syno-{self.name}"
+        durable = f"syno-{self.name}" + (f"-{durable_suffix}" if durable_suffix else "")
         return self.broker.subscriber(
             subject,
             stream=bus.stream(self.settings.stream_name),

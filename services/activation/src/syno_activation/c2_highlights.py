@@ -23,7 +23,7 @@ from typing import Final, Literal
 
 import polars as pl
 
-from syno_activation.narratives import format_pct, format_usd, quarter_label
+from syno_activation.narratives import format_pct, format_usd, quarter_label, shift_quarter
 
 OVERALL: Final = "overall"
 
@@ -62,6 +62,7 @@ def largest_movers(
 ) -> pl.DataFrame:
     """The `top_n` values of `by` whose C2 revenue moved most (absolute USD) against the previous quarter.
 
+    Values whose revenue did not move are left out.
     Columns: `by` (the value), quarter, revenue_usd, previous_revenue_usd, change_usd, change_pct
     (a fraction; null when the previous quarter had no revenue). Ties by value name.
     """
@@ -78,16 +79,13 @@ def largest_movers(
                 "change_pct": pl.Float64,
             }
         )
-    previous = pl.lit(quarter).dt.offset_by("-1q")
+    previous = shift_quarter(quarter, -1)
     per_value = (
         lazy.filter(pl.col("quarter").is_in([quarter, previous]))
         .group_by(by)
         .agg(
             revenue_usd=pl.col("revenue_usd").filter(pl.col("quarter") == quarter).sum().cast(pl.Float64),
-            previous_revenue_usd=pl.col("revenue_usd")
-            .filter(pl.col("quarter") == previous)
-            .sum()
-            .cast(pl.Float64),
+            previous_revenue_usd=pl.col("revenue_usd").filter(pl.col("quarter") == previous).sum().cast(pl.Float64),
         )
         .with_columns(
             quarter=pl.lit(quarter),
@@ -98,7 +96,8 @@ def largest_movers(
         )
     )
     return (
-        per_value.sort([pl.col("change_usd").abs(), pl.col(by)], descending=[True, False])
+        per_value.filter(pl.col("change_usd") != 0)
+        .sort([pl.col("change_usd").abs(), pl.col(by)], descending=[True, False])
         .head(top_n)
         .select(by, "quarter", "revenue_usd", "previous_revenue_usd", "change_usd", "change_pct")
         .collect()
@@ -147,7 +146,7 @@ def customer_changes(c2_customers: pl.LazyFrame | pl.DataFrame, quarter: date) -
     Columns: customer, status; sorted by status then customer.
     """
     lazy = c2_customers.lazy().select("quarter", "customer").unique()
-    previous = pl.lit(quarter).dt.offset_by("-1q")
+    previous = shift_quarter(quarter, -1)
     per_customer = (
         lazy.filter(pl.col("quarter") <= quarter)
         .group_by("customer")
@@ -165,12 +164,7 @@ def customer_changes(c2_customers: pl.LazyFrame | pl.DataFrame, quarter: date) -
         .when(~pl.col("now") & pl.col("before"))
         .then(pl.lit("lost"))
     )
-    return (
-        per_customer.select("customer", status=status)
-        .drop_nulls("status")
-        .sort(["status", "customer"])
-        .collect()
-    )
+    return per_customer.select("customer", status=status).drop_nulls("status").sort(["status", "customer"]).collect()
 
 
 def _mover_phrase(movers: pl.DataFrame, by: str) -> str:
@@ -204,7 +198,7 @@ def summarize_c2(
     quarter = quarter or _latest(lazy)
     if quarter is None:
         return None
-    previous = pl.lit(quarter).dt.offset_by("-1q")
+    previous = shift_quarter(quarter, -1)
     totals = lazy.select(
         now=pl.col("revenue_usd").filter(pl.col("quarter") == quarter).sum().cast(pl.Float64),
         before=pl.col("revenue_usd").filter(pl.col("quarter") == previous).sum().cast(pl.Float64),
@@ -214,7 +208,7 @@ def summarize_c2(
 
     rates = attach_rate(svr_rm_customers, c2_customers).filter(pl.col("region") == OVERALL)
     now_rate = rates.filter(pl.col("quarter") == quarter)
-    before_rate = rates.filter(pl.col("quarter") == pl.lit(quarter).dt.offset_by("-1q"))
+    before_rate = rates.filter(pl.col("quarter") == previous)
     svr_rm = int(now_rate["svr_rm_customers"].item()) if now_rate.height else 0
     with_c2 = int(now_rate["with_c2"].item()) if now_rate.height else 0
     rate = float(now_rate["attach_rate"].item()) if now_rate.height else None

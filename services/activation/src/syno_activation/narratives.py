@@ -90,10 +90,15 @@ def quarter_label(quarter: date) -> str:
     return f"Q{(quarter.month - 1) // 3 + 1} {quarter.year}"
 
 
+def shift_quarter(quarter: date, quarters: int) -> date:
+    """The first day of the quarter `quarters` away from the quarter holding `quarter` (may be negative)."""
+    index = quarter.year * 4 + (quarter.month - 1) // 3 + quarters
+    return date(index // 4, index % 4 * 3 + 1, 1)
+
+
 def next_quarter(quarter: date) -> date:
     """The first day of the quarter after `quarter`."""
-    month = (quarter.month - 1) // 3 * 3 + 4
-    return date(quarter.year + (month > 12), (month - 1) % 12 + 1, 1)
+    return shift_quarter(quarter, 1)
 
 
 def _plural(count: int, singular: str, plural: str | None = None) -> str:

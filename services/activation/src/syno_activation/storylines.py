@@ -135,9 +135,7 @@ def _forecasts(forecast: pl.LazyFrame) -> tuple[pl.LazyFrame, pl.LazyFrame]:
         forecast_revenue=pl.col("forecast_revenue").cast(pl.Float64),
     )
     regional = keyed.filter(pl.col("region") != OVERALL).rename({"forecast_revenue": "region_forecast"})
-    overall = keyed.filter(pl.col("region") == OVERALL).select(
-        "quarter", overall_forecast=pl.col("forecast_revenue")
-    )
+    overall = keyed.filter(pl.col("region") == OVERALL).select("quarter", overall_forecast=pl.col("forecast_revenue"))
     return regional, overall
 
 

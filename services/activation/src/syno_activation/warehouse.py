@@ -1,0 +1,77 @@
+"""The activation service's database edge: marts and forecasts in, storylines and the log out."""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+import asyncpg
+import polars as pl
+
+ACTIVATION_DDL = """
+create schema if not exists activation;
+create table if not exists activation.storylines (
+    snapshot_id text not null, quarter date not null, region text not null, segment text not null,
+    actual_revenue double precision, forecast_revenue double precision, variance_pct double precision,
+    activation_score double precision not null, recommended_action text not null, confidence_note text not null,
+    primary key (snapshot_id, quarter, region, segment)
+);
+create table if not exists ops.activation_log (
+    run_id text not null, snapshot_id text not null, storylines integer not null,
+    dashboards jsonb not null, notifications jsonb not null, catalog jsonb,
+    recorded_at timestamptz not null default now()
+);
+create table if not exists ops.alerts (
+    run_id text not null, snapshot_id text not null, stage text not null, reason_code text not null,
+    message text not null, notifications jsonb not null, recorded_at timestamptz not null default now()
+);
+"""
+
+
+async def fetch_activation_snapshot(pool: asyncpg.Pool) -> pl.DataFrame:
+    rows = await pool.fetch(
+        "select quarter, region, customer, segment, revenue_usd::float8 as revenue_usd,"
+        " qoq_change::float8 as qoq_change, yoy_change::float8 as yoy_change, has_c2, signal"
+        " from marts.commercial_activation_snapshot"
+    )
+    return pl.DataFrame([dict(row) for row in rows]) if rows else pl.DataFrame()
+
+
+async def replace_storylines(connection: asyncpg.Connection, snapshot_id: str, storylines: pl.DataFrame) -> None:
+    await connection.execute("delete from activation.storylines where snapshot_id = $1", snapshot_id)
+    if storylines.height == 0:
+        return
+    frame = storylines.select(pl.lit(snapshot_id).alias("snapshot_id"), pl.all())
+    buffer = io.BytesIO()
+    frame.write_csv(buffer, null_value=r"\N", include_header=False)
+    buffer.seek(0)
+    await connection.copy_to_table(
+        "storylines", schema_name="activation", source=buffer, columns=frame.columns, format="csv", null=r"\N"
+    )
+
+
+async def record_activation(connection: asyncpg.Connection | asyncpg.Pool, row: dict[str, Any]) -> None:
+    await connection.execute(
+        "insert into ops.activation_log (run_id, snapshot_id, storylines, dashboards, notifications, catalog)"
+        " values ($1, $2, $3, $4::jsonb, $5::jsonb, $6::jsonb)",
+        row["run_id"],
+        row["snapshot_id"],
+        row["storylines"],
+        json.dumps(row["dashboards"]),
+        json.dumps(row["notifications"]),
+        json.dumps(row["catalog"]),
+    )
+
+
+async def record_alert(pool: asyncpg.Pool, row: dict[str, Any]) -> None:
+    await pool.execute(
+        "insert into ops.alerts (run_id, snapshot_id, stage, reason_code, message, notifications)"
+        " values ($1, $2, $3, $4, $5, $6::jsonb)",
+        row["run_id"],
+        row["snapshot_id"],
+        row["stage"],
+        row["reason_code"],
+        row["message"],
+        json.dumps(row["notifications"]),
+    )

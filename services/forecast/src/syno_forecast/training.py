@@ -1,0 +1,76 @@
+"""fetch_training_set's pure half: long (series_id, quarter, value) frames from mart frames.
+
+Series ids read `<cohort>|<key>|<metric>`: cohort 'overall' (key = SVR-RM tier or TOTAL),
+'customer' (key = customer, all SVR-RM tiers together) and 'c2' (key = service family).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import polars as pl
+
+METRICS = ("quantity", "revenue_usd")
+C2_METRICS = ("active_customers", "revenue_usd")
+SEPARATOR = "|"
+
+
+def _long(frame: pl.LazyFrame, cohort: str, key: pl.Expr, metrics: tuple[str, ...]) -> pl.LazyFrame:
+    return (
+        frame.select(pl.col("quarter"), key.alias("key"), *[pl.col(m).cast(pl.Float64) for m in metrics])
+        .unpivot(index=["quarter", "key"], on=list(metrics), variable_name="metric", value_name="value")
+        .group_by("quarter", "key", "metric")
+        .agg(pl.col("value").sum())
+        .select(
+            pl.concat_str(pl.lit(cohort), "key", "metric", separator=SEPARATOR).alias("series_id"),
+            "quarter",
+            "value",
+        )
+    )
+
+
+def tier_series(svr_rm_quarterly: pl.DataFrame) -> pl.DataFrame:
+    """Quantity and USD revenue per SVR-RM tier, plus the total over all tiers."""
+    frame = svr_rm_quarterly.lazy()
+    tiers = _long(frame, "overall", pl.col("tier"), METRICS)
+    total = _long(frame, "overall", pl.lit("TOTAL"), METRICS)
+    return pl.concat([tiers, total]).sort("series_id", "quarter").collect()
+
+
+def top_customers(customer_quarterly: pl.DataFrame, *, last_complete_quarter: date, top_n: int) -> list[str]:
+    """Customers ranked by SVR-RM revenue over the four complete quarters ending at last_complete_quarter."""
+    first = date(last_complete_quarter.year - 1, last_complete_quarter.month, 1)
+    return (
+        customer_quarterly.lazy()
+        .filter((pl.col("quarter") > first) & (pl.col("quarter") <= last_complete_quarter))
+        .group_by("customer")
+        .agg(pl.col("revenue_usd").sum())
+        .sort(["revenue_usd", "customer"], descending=[True, False])
+        .head(top_n)
+        .collect()
+        .get_column("customer")
+        .to_list()
+    )
+
+
+def customer_series(customer_quarterly: pl.DataFrame, customers: list[str]) -> pl.DataFrame:
+    frame = customer_quarterly.lazy().filter(pl.col("customer").is_in(customers))
+    return _long(frame, "customer", pl.col("customer"), METRICS).sort("series_id", "quarter").collect()
+
+
+def c2_series(c2_scorecard: pl.DataFrame) -> pl.DataFrame:
+    """C2 per service family: revenue summed over the quarter; active customers = the quarter's busiest month."""
+    monthly = (
+        c2_scorecard.lazy()
+        .group_by("quarter", "month", "service_family")
+        .agg(pl.col("active_customers").sum(), pl.col("revenue_usd").sum())
+    )
+    quarterly = monthly.group_by("quarter", "service_family").agg(
+        pl.col("active_customers").max(), pl.col("revenue_usd").sum()
+    )
+    return _long(quarterly, "c2", pl.col("service_family"), C2_METRICS).sort("series_id", "quarter").collect()
+
+
+def split_series_id(series_id: str) -> tuple[str, str, str]:
+    cohort, key, metric = series_id.split(SEPARATOR)
+    return cohort, key, metric
