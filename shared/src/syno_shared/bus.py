@@ -17,6 +17,7 @@ from faststream.nats import (
     NatsBroker,
     PubAck,
     StorageType,
+    StreamConfig,
 )
 from faststream.nats.opentelemetry import NatsTelemetryMiddleware
 from nats.js.api import AckPolicy as NatsAckPolicy
@@ -42,14 +43,28 @@ ACK_WAIT_SECONDS: Final = 15 * 60.0  # a dbt build or forecast on 1M rows fits w
 RETRY_DELAYS_SECONDS: Final = (5.0, 30.0, 120.0, 600.0)
 
 
+STREAM_MAX_AGE_SECONDS: Final = 30 * 24 * 3600.0  # a month of history to replay from
+
+
 def stream(name: str = "SYNO") -> JStream:
-    """The one stream: file storage, 24 h duplicate window, 30 days of history for replays."""
+    """The one stream as FastStream declares it: file storage, 24 h duplicate window, 30 days kept."""
     return JStream(
         name=name,
         subjects=list(ALL_SUBJECTS),
         storage=StorageType.FILE,
         duplicate_window=DUPLICATE_WINDOW_SECONDS,
-        max_age=30 * 24 * 3600.0,
+        max_age=STREAM_MAX_AGE_SECONDS,
+    )
+
+
+def stream_config(name: str = "SYNO") -> StreamConfig:
+    """The same stream as a plain NATS config, to create it before anything is published."""
+    return StreamConfig(
+        name=name,
+        subjects=list(ALL_SUBJECTS),
+        storage=StorageType.FILE,
+        duplicate_window=DUPLICATE_WINDOW_SECONDS,
+        max_age=STREAM_MAX_AGE_SECONDS,
     )
 
 

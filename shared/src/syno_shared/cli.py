@@ -97,7 +97,7 @@ async def ensure_stream(nats_url: str, stream_name: str) -> None:
     """Create (or update) the stream before anyone publishes, so no event is lost at start-up."""
     connection = await nats.connect(nats_url)
     try:
-        config = bus.stream(stream_name).config
+        config = bus.stream_config(stream_name)
         js = connection.jetstream()
         try:
             await js.add_stream(config)

@@ -16,6 +16,7 @@ Region narrative (one per region in the chosen quarter, regions sorted)::
     Cross-sell: 2 SVR-RM buyers without C2 (Acme, Dune).
     Next quarter (Q4 2025) forecast $184.0K (-20.0% vs Q3 2025): forecast risk.
 
+Cross-sell candidates are SVR-RM buyers with revenue in the quarter and no C2 yet.
 The dormant sentence (names sorted) and the cross-sell sentence (names by revenue) are left out when
 they have nobody to name; at most three names are shown, then "and N more"; the forecast sentence reads
 "No forecast for Q4 2025." without one, and ": forecast risk" is added when the forecast expects a fall
@@ -128,7 +129,7 @@ def _region_facts(snapshot: pl.LazyFrame, quarter: date) -> pl.DataFrame:
         new=pl.col("customer").filter(pl.col("signal") == "new").n_unique(),
     )
     cross_sell = (
-        current.filter((pl.col("segment") == SEGMENT_SVR_RM) & ~pl.col("has_c2"))
+        current.filter((pl.col("segment") == SEGMENT_SVR_RM) & ~pl.col("has_c2") & (pl.col("revenue_usd") > 0))
         .sort(["revenue_usd", "customer"], descending=[True, False])
         .group_by("region", maintain_order=True)
         .agg(cross_sell=pl.col("customer").unique(maintain_order=True))
@@ -262,7 +263,7 @@ def customer_narratives(
             f"(QoQ {format_pct(row['qoq_change'])}, YoY {format_pct(row['yoy_change'])}), "
             f"{SIGNAL_WORDS.get(signal, signal)}."
         )
-        if row["segment"] == SEGMENT_SVR_RM and not row["has_c2"]:
+        if row["segment"] == SEGMENT_SVR_RM and not row["has_c2"] and row["revenue_usd"] > 0:
             text += " Buys SVR-RM without C2: cross-sell C2."
         narratives.append(Narrative("customer", customer, quarter, text))
     return narratives

@@ -30,9 +30,10 @@ Four components, each in [0, 1]::
 
     G = clip(-qoq, 0, 1)            growth gap: the segment's quarter-on-quarter revenue decline
                                     (qoq = actual / previous-quarter actual - 1; 0 when unknown)
-    X = cross_sell / customers      cross-sell opportunity: share of the cell's customers that buy
-                                    SVR-RM without C2 (segment 'SVR-RM buyer' and not has_c2, or
-                                    signal 'cross-sell C2')
+    X = cross_sell / customers      cross-sell opportunity: share of the cell's customers that are
+                                    C2 cross-sell candidates: active SVR-RM buyers without C2
+                                    (revenue > 0, not has_c2), or signal 'cross-sell C2' (the mart
+                                    also gives it to active desktop buyers without C2)
     D = dormant / customers         dormant share: customers with signal 'dormant'
     F = clip(-variance_pct/100, 0, 1)  forecast risk: expected decline next quarter (0 when unknown)
 
@@ -104,7 +105,8 @@ _KEYS: Final = ["quarter", "region", "segment"]
 
 
 def _is_cross_sell_candidate() -> pl.Expr:
-    return ((pl.col("segment") == SEGMENT_SVR_RM) & ~pl.col("has_c2")) | (pl.col("signal") == "cross-sell C2")
+    svr_rm_without_c2 = (pl.col("segment") == SEGMENT_SVR_RM) & ~pl.col("has_c2") & (pl.col("revenue_usd") > 0)
+    return svr_rm_without_c2 | (pl.col("signal") == "cross-sell C2")
 
 
 def _cells(snapshot: pl.LazyFrame) -> pl.LazyFrame:

@@ -122,7 +122,8 @@ class CleanResult:
 
 def clean_text(text: pl.Expr) -> pl.Expr:
     """Trim, collapse inner runs of whitespace, and turn the null tokens ('NULL', 'n/a', '-', '') into null."""
-    collapsed = text.str.replace_all(r"\s+", " ").str.strip_chars(" ")
+    # Only runs of 2+ whitespace or a lone tab/newline/no-break space need rewriting: cheaper than \s+.
+    collapsed = text.str.replace_all(r"\s{2,}|[^\S ]", " ").str.strip_chars(" ")
     return pl.when(~collapsed.is_in(NULL_TOKENS)).then(collapsed)
 
 
@@ -412,7 +413,8 @@ def clean_sales(
     rates = reference.exchange_rates
     currency = pl.col("currency").str.to_uppercase()
     rate = currency.replace_strict(rates["currency"], rates["rate_to_usd"], default=None, return_dtype=pl.Float64)
-    region = match_key(pl.col("country")).replace_strict(
+    # The country cell is already trimmed and collapsed, so lower-casing it gives its match_key.
+    region = pl.col("country").str.to_lowercase().replace_strict(
         countries["country"], countries["region"], default=None, return_dtype=pl.String
     )
     contract_cells = [

@@ -1,0 +1,138 @@
+"""Events are frozen, versioned, strict and round-trip through JSON unchanged."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import pydantic
+import pytest
+
+from syno_shared import bus
+from syno_shared.events import (
+    SCHEMA_VERSION,
+    ActivationCompleted,
+    DeliveryResult,
+    ForecastPublished,
+    MartsReady,
+    PipelineFailed,
+    SheetLanded,
+    WorkbookLanded,
+)
+
+SNAPSHOT = "a" * 64
+
+
+def landed() -> WorkbookLanded:
+    return WorkbookLanded(
+        run_id="r1",
+        snapshot_id=SNAPSHOT,
+        produced_at=datetime(2026, 11, 26, 7, 0, tzinfo=UTC),
+        file_name="Sell-out ü.xlsx",
+        path="processed/ingestion/aaa/source-Sell-out ü.xlsx",
+        size_bytes=1234,
+        size_delta_bytes=None,
+        sheets=[
+            SheetLanded(
+                name="2024-C2", kind="c2", year=2024, rows=10, columns=["PI"], parquet_path="processed/x.parquet"
+            )
+        ],
+        contract_version="1.0",
+        mapping_versions={"exchange_rates.csv": "b" * 64},
+    )
+
+
+def test_event_round_trips_through_json() -> None:
+    event = landed()
+    assert WorkbookLanded.model_validate_json(event.model_dump_json()) == event
+    assert event.schema_version == SCHEMA_VERSION
+
+
+def test_events_are_frozen_and_reject_unknown_fields() -> None:
+    event = landed()
+    with pytest.raises(pydantic.ValidationError):
+        event.size_bytes = 1  # type: ignore[misc]
+    with pytest.raises(pydantic.ValidationError):
+        WorkbookLanded.model_validate({**event.model_dump(), "surprise": 1})
+
+
+def test_every_event_carries_run_snapshot_and_time() -> None:
+    failed = PipelineFailed(
+        run_id="r1",
+        snapshot_id=SNAPSHOT,
+        stage="transform",
+        reason_code="dbt_test_failed",
+        message="x",
+        is_retryable=False,
+        input_reference="workbook.landed:aaa",
+    )
+    assert failed.produced_at.tzinfo is not None
+    for model in (WorkbookLanded, MartsReady, ForecastPublished, ActivationCompleted, PipelineFailed):
+        assert {"schema_version", "run_id", "snapshot_id", "produced_at"} <= set(model.model_fields)
+        assert all(field.description for field in model.model_fields.values())
+
+
+def test_pipeline_failed_refuses_an_unknown_stage() -> None:
+    with pytest.raises(pydantic.ValidationError):
+        PipelineFailed(
+            run_id="r",
+            snapshot_id=SNAPSHOT,
+            stage="cleanup",  # type: ignore[arg-type]
+            reason_code="x",
+            message="x",
+            is_retryable=False,
+            input_reference="x",
+        )
+
+
+def test_marts_ready_keeps_dates() -> None:
+    ready = MartsReady(
+        run_id="r",
+        snapshot_id=SNAPSHOT,
+        dbt_invocation_id="inv",
+        models_built=["model.syno.svr_rm_quarterly"],
+        tests_passed=3,
+        tests_warned=0,
+        tests_failed=0,
+        mart_rows={"marts.svr_rm_quarterly": 40},
+        rows_loaded=10,
+        data_freshness=date(2024, 11, 14),
+        latest_complete_quarter=date(2024, 7, 1),
+    )
+    assert MartsReady.model_validate_json(ready.model_dump_json()).latest_complete_quarter == date(2024, 7, 1)
+
+
+def test_activation_completed_lists_deliveries() -> None:
+    done = ActivationCompleted(
+        run_id="r",
+        snapshot_id=SNAPSHOT,
+        storylines=3,
+        dashboards=[DeliveryResult(target="dashboard:1", is_ok=True)],
+        notifications=[DeliveryResult(target="slack", is_ok=False, detail="HTTP 500")],
+    )
+    assert [n.target for n in done.notifications] == ["slack"]
+
+
+def test_subjects_and_message_ids() -> None:
+    assert bus.ALL_SUBJECTS == (
+        "workbook.landed",
+        "marts.ready",
+        "forecast.published",
+        "activation.completed",
+        "pipeline.failed",
+    )
+    assert bus.message_id("workbook.landed", "abc") == "workbook.landed:abc"
+    assert bus.message_id("marts.ready", "abc", "replay-1") == "marts.ready:abc:replay-1"
+
+
+def test_stream_keeps_files_and_drops_duplicates_for_a_day() -> None:
+    config = bus.stream_config("SYNO")
+    assert config.storage is not None and config.storage.value == "file"
+    assert config.duplicate_window == 24 * 3600
+    assert set(config.subjects or []) == set(bus.ALL_SUBJECTS)
+
+
+def test_retries_are_spaced_and_bounded() -> None:
+    consumer = bus.consumer_config("syno-transform", max_deliver=5)
+    assert consumer.max_deliver == 5
+    assert consumer.ack_policy is not None and consumer.ack_policy.value == "explicit"
+    assert [bus.retry_delay(n) for n in (1, 2, 3, 4, 9)] == [5.0, 30.0, 120.0, 600.0, 600.0]
