@@ -440,7 +440,7 @@ class _Lines:
     quantity: list[int] = field(default_factory=list)
     currency: list[str] = field(default_factory=list)
     price: list[float] = field(default_factory=list)
-    discount: list[float] = field(default_factory=list)
+    discount: list[float | None] = field(default_factory=list)
     tt_discount: list[float | None] = field(default_factory=list)
     total_local: list[float] = field(default_factory=list)
     delivery_from: list[str | None] = field(default_factory=list)
@@ -566,7 +566,8 @@ def _sheet_lines(
     year2 = f"{line_dates[0].year % 100:02d}"
 
     quantity_draws = {kind_: rng.choices(values, weights, k=n) for kind_, (values, weights) in _QUANTITIES.items()}
-    discounts = rng.choices((0.0, 0.03, 0.05, 0.1, 0.15), (70, 8, 10, 8, 4), k=n)
+    # A blank Discount cell means no discount: the truth is null and Total uses 0.
+    discounts = rng.choices((None, 0.0, 0.03, 0.05, 0.1, 0.15), (55, 15, 8, 10, 8, 4), k=n)
     tt_discounts = rng.choices((None, 0.0, 0.02), (85, 10, 5), k=n)
     comments = rng.choices([c for c, _ in _COMMENTS], [w for _, w in _COMMENTS], k=n)
     ship_delays = rng.choices((0, 1, 2, 3, 5, 7, 10), (20, 25, 20, 15, 10, 6, 4), k=n)
@@ -607,9 +608,9 @@ def _sheet_lines(
             lines.price.append(price)
             lines.discount.append(discounts[i])
             lines.tt_discount.append(tt_discounts[i])
-            lines.total_local.append(round(quantity * price * (1.0 - discounts[i]), 2))
+            lines.total_local.append(round(quantity * price * (1.0 - (discounts[i] or 0.0)), 2))
             lines.delivery_from.append(None if rng.random() < 0.02 else warehouse)
-            lines.ship_to.append(None if rng.random() < 0.02 else customer.name)
+            lines.ship_to.append(customer.name if rng.random() < 0.25 else None)
             lines.comments.append(_RETURN_COMMENT if is_return else comments[i])
     return lines
 
@@ -833,7 +834,7 @@ def _render_line(lines: _Lines, i: int, rng: random.Random, p: float) -> tuple[C
         price,
         total,
         _render_optional(lines.tt_discount[i], rng, p),
-        lines.discount[i],
+        _render_optional(lines.discount[i], rng, p),
         _render_optional(lines.delivery_from[i], rng, p),
         _render_optional(lines.ship_to[i], rng, p),
         _render_optional(lines.comments[i], rng, p),

@@ -16,6 +16,7 @@ gets the same id. Emitting never raises on a transport failure: the result says 
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -45,6 +46,7 @@ class LineageTransportConfig:
     api_key: str | None = field(default=None, repr=False)
     timeout_seconds: float = 5.0
     retries: int = 2
+    backoff_seconds: float = 0.3
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +88,12 @@ def _transport(config: LineageTransportConfig) -> dict[str, Any]:
             "url": config.url,
             "endpoint": config.endpoint,
             "timeout": config.timeout_seconds,
-            "retry": {"total": config.retries, "connect": config.retries, "read": config.retries},
+            "retry": {
+                "total": config.retries,
+                "connect": config.retries,
+                "read": config.retries,
+                "backoff_factor": config.backoff_seconds,
+            },
         }
         if config.api_key:
             transport["auth"] = {"type": "api_key", "apiKey": config.api_key}
@@ -184,19 +191,56 @@ def emit_stage_lineage(
         return CatalogResult(False, f"bad {transport_config.kind} transport config: {error}", sent_run_id, event_type)
     try:
         client.emit(event)
-    except OSError as error:  # requests' errors are OSErrors too (HTTP status, connection, timeout)
+    # requests' errors are OSErrors (HTTP status, connection, retries); the file transport wraps its
+    # OSError in a RuntimeError.
+    except (OSError, RuntimeError) as error:
         return CatalogResult(
-            False, f"{transport_config.kind} transport failed: {type(error).__name__}", sent_run_id, event_type
+            False, f"{transport_config.kind} transport failed: {_describe(error)}", sent_run_id, event_type
         )
     finally:
         client.close(timeout=transport_config.timeout_seconds)
-    target = {"file": "file", "http": "http", "console": "console"}[transport_config.kind]
-    return CatalogResult(True, f"{event_type} for syno.{stage} sent to {target}", sent_run_id, event_type)
+    return CatalogResult(
+        True, f"{event_type} for syno.{stage} sent to {transport_config.kind}", sent_run_id, event_type
+    )
+
+
+def _describe(error: OSError | RuntimeError) -> str:
+    """The error's kind and HTTP status; the text only for the file transport (never holds a URL)."""
+    if not isinstance(error, OSError):
+        return str(error)
+    response = getattr(error, "response", None)
+    status = getattr(response, "status_code", None)
+    return f"{type(error).__name__}" + (f" (HTTP {status})" if isinstance(status, int) else "")
 
 
 async def emit_stage_lineage_async(
     transport_config: LineageTransportConfig,
-    **kwargs: Any,
+    *,
+    stage: str,
+    run_id: str,
+    parent_run_id: str,
+    event_type: EventType,
+    inputs: Sequence[str | DatasetRef] = (),
+    outputs: Sequence[str | DatasetRef] = (),
+    job_namespace: str = JOB_NAMESPACE,
+    dataset_namespace: str = JOB_NAMESPACE,
+    snapshot_id: str | None = None,
+    error_message: str | None = None,
 ) -> CatalogResult:
     """`emit_stage_lineage` in a worker thread (the openlineage HTTP transport blocks)."""
-    return await asyncio.to_thread(emit_stage_lineage, transport_config, **kwargs)
+    return await asyncio.to_thread(
+        functools.partial(
+            emit_stage_lineage,
+            transport_config,
+            stage=stage,
+            run_id=run_id,
+            parent_run_id=parent_run_id,
+            event_type=event_type,
+            inputs=inputs,
+            outputs=outputs,
+            job_namespace=job_namespace,
+            dataset_namespace=dataset_namespace,
+            snapshot_id=snapshot_id,
+            error_message=error_message,
+        )
+    )
