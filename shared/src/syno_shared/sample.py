@@ -15,6 +15,7 @@ workbook bytes.
 
 from __future__ import annotations
 
+import math
 import random
 import zlib
 from collections.abc import Sequence
@@ -518,7 +519,7 @@ def _day_weight(day: date, first_day: date, growth: float) -> float:
     weekday = (1.0, 1.0, 1.0, 1.0, 1.0, 0.15, 0.05)[day.weekday()]
     quarter = (0.9, 1.0, 0.95, 1.2)[(day.month - 1) // 3]
     month_in_quarter = (0.9, 1.0, 1.15)[(day.month - 1) % 3]
-    trend = (1.0 + growth) ** ((day - first_day).days / 365.25)
+    trend = math.exp(math.log1p(growth) * (day - first_day).days / 365.25)
     return weekday * quarter * month_in_quarter * trend
 
 
@@ -659,10 +660,11 @@ def _plan(spec: SampleSpec, mapping_dir: Path) -> list[_Sheet]:
 
     sheets: list[_Sheet] = []
     for year, days, weights, n in zip(spec.years, year_days, year_weights, hardware_counts, strict=True):
-        for kind, name, count in (
+        sheet_specs: tuple[tuple[SheetKind, str, int], ...] = (
             ("hardware", hardware_sheet_name(year), n),
             ("c2", c2_sheet_name(year), round(n * spec.c2_share)),
-        ):
+        )
+        for kind, name, count in sheet_specs:
             lines = _sheet_lines(spec, name, kind, count, days, weights, customers, regions, rates)
             layout, subtotals = _layout(lines, _rng(spec.seed, name, "layout"), spec.mess_share)
             sheets.append(_Sheet(name, lines, layout, subtotals))

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +20,9 @@ from syno_shared.logging import configure_logging, get_logger
 from syno_shared.settings import Settings
 from syno_shared.stage import StageContext
 from syno_shared.telemetry import Telemetry, setup_telemetry
+
+
+Handler = Callable[..., Awaitable[None]]
 
 
 class MissingServerError(SynoError):
@@ -52,10 +56,10 @@ class Service:
             max_deliver=self.settings.max_deliver,
         )
 
-    def subscriber(self, subject: str, *, durable_suffix: str = "") -> Any:
+    def subscriber(self, subject: str, *, durable_suffix: str = "") -> Callable[[Handler], Any]:
         """A durable pull consumer named after the service, sharing work across replicas."""
         durable = f"syno-{self.name}" + (f"-{durable_suffix}" if durable_suffix else "")
-        return self.broker.subscriber(
+        decorator: Callable[[Handler], Any] = self.broker.subscriber(
             subject,
             stream=bus.stream(self.settings.stream_name),
             durable=durable,
@@ -63,6 +67,7 @@ class Service:
             config=bus.consumer_config(durable, self.settings.max_deliver),
             ack_policy=AckPolicy.NACK_ON_ERROR,
         )
+        return decorator
 
 
 def build_service(name: Stage, settings: Settings, *, ddl: str = "") -> tuple[FastStream, Service]:

@@ -83,7 +83,7 @@ NULL_TOKENS: Final[tuple[str, ...]] = (
 
 # Text dates: an optional time after the date is ignored. Slashes are day-first unless the year leads.
 DATE_FORMATS: Final[tuple[str, ...]] = ("%Y-%m-%d", "%d/%m/%Y", "%Y/%m/%d")
-_DATE_TEXT: Final = r"^(\d{1,4}[-/]\d{1,2}[-/]\d{1,4})(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?$"
+_TIME_SUFFIX: Final = r"[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?$"
 _EXCEL_EPOCH: Final = date(1899, 12, 30)
 _UNIX_EPOCH_SERIAL: Final = (date(1970, 1, 1) - _EXCEL_EPOCH).days  # 25569
 MIN_DATE: Final = date(1900, 1, 1)
@@ -201,7 +201,7 @@ def to_date(cell: pl.Expr, dtype: pl.DataType) -> pl.Expr:
         return pl.lit(None, dtype=pl.Date)
     else:
         text = cell if dtype == pl.String else as_text(cell, dtype)
-        day = text.str.extract(_DATE_TEXT, 1)
+        day = text.str.replace(_TIME_SUFFIX, "")
         parsed = pl.coalesce(
             *(day.str.to_date(fmt, strict=False) for fmt in DATE_FORMATS),
             excel_serial_to_date(parse_number(text)),
@@ -231,11 +231,9 @@ def drop_reason(
 ) -> pl.Expr:
     """'blank', 'repeated_header' or 'subtotal' for a row to drop (first that applies), else null."""
     blank = pl.all_horizontal(cell.is_null() for cell in contract_cells)
-    repeated_header = invoice_number.str.to_lowercase() == "pi"
+    repeated_header = invoice_number.str.contains(r"(?i)^PI$")
     if invoice_date_text is not None:
-        repeated_header = repeated_header | (
-            invoice_date_text.str.replace_all(" ", "", literal=True).str.to_lowercase() == "invdate"
-        )
+        repeated_header = repeated_header | invoice_date_text.str.contains(r"(?i)^Inv ?Date$")
     subtotal = (
         customer.str.contains(_SUBTOTAL)
         | invoice_number.str.contains(_SUBTOTAL)
@@ -452,7 +450,7 @@ def clean_sales(
 
     counts = every_row.get_column(_DROP).drop_nulls().value_counts()
     dropped = {reason: 0 for reason in DROP_REASONS} | dict(counts.iter_rows())
-    kept = every_row.filter(pl.col(_DROP).is_null())
+    kept = every_row.filter(pl.col(_DROP).is_null()) if counts.height else every_row
     return CleanResult(
         lines=kept.select(pl.col(name).cast(dtype) for name, dtype in SALES_LINES_SCHEMA.items()),
         dropped=dropped,

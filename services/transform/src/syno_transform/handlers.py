@@ -74,7 +74,7 @@ async def transform_workbook(service: Service, dbt: WarmDbt, event: WorkbookLand
     )
     with tracer.start_as_current_span("transform.load_raw"):
         async with pool.acquire() as connection, connection.transaction():
-            await warehouse.load_reference(connection, reference.tables(), reference.versions)
+            await warehouse.load_reference(connection, reference)
             await warehouse.replace_snapshot_lines(connection, event.snapshot_id, lines)
     with tracer.start_as_current_span("transform.dbt_build"):
         build = await asyncio.to_thread(

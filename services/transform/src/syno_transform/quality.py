@@ -89,15 +89,15 @@ def run_quality_gates(
             gap = joined.select(
                 (pl.col("revenue_usd").fill_null(0) - pl.col("revenue_usd_mart").fill_null(0)).abs().max()
             ).item()
-            worst = float(gap or 0.0)
+            largest_gap = float(gap or 0.0)
             results.append(
                 QualityGateResult(
                     name=name,
                     severity=severity,
-                    passed=worst <= limit,
-                    observed=worst,
+                    passed=largest_gap <= limit,
+                    observed=largest_gap,
                     threshold=limit,
-                    detail=f"largest per-quarter gap between cleaned rows and marts: {worst:.2f} USD",
+                    detail=f"largest per-quarter gap between cleaned rows and marts: {largest_gap:.2f} USD",
                 )
             )
         else:

@@ -10,6 +10,8 @@ from typing import Any
 import asyncpg
 import polars as pl
 
+from syno_transform.reference import Reference
+
 WAREHOUSE_DDL = files("syno_transform").joinpath("warehouse.sql").read_text()
 
 OPS_DDL = """
@@ -62,19 +64,19 @@ async def _copy_frame(connection: asyncpg.Connection, schema: str, table: str, f
     )
 
 
-async def load_reference(
-    connection: asyncpg.Connection, tables: dict[str, pl.DataFrame], versions: dict[str, str]
-) -> None:
+async def load_reference(connection: asyncpg.Connection, reference: Reference) -> None:
     """Replace ref.* with the current mapping files and record their versions (content hashes)."""
     for table, columns in REF_TABLES.items():
         await connection.execute(f"truncate ref.{table}")
-        await _copy_frame(connection, "ref", table, tables[table].select(columns))
-    for file_name, sha256 in versions.items():
+        await _copy_frame(connection, "ref", table, getattr(reference, table).select(columns))
+    rows = reference.row_counts
+    for file_name, sha256 in reference.versions.items():
         await connection.execute(
-            "insert into ref.mapping_versions (file_name, sha256, rows) values ($1, $2, 0)"
+            "insert into ref.mapping_versions (file_name, sha256, rows) values ($1, $2, $3)"
             " on conflict (file_name, sha256) do nothing",
             file_name,
             sha256,
+            rows.get(file_name, 0),
         )
 
 
