@@ -301,15 +301,8 @@ _COMMENTS: Final[tuple[tuple[str | None, float], ...]] = (
 )
 _RETURN_COMMENT: Final = "RMA return"
 
-# Rates used to price lines; the truth's revenue_usd uses the mapping table's rates only.
-_PRICING_RATES: Final[dict[str, float]] = {
-    "USD": 1.0,
-    "EUR": 1.05,
-    "AUD": 0.63,
-    "JPY": 0.0067,
-    "TWD": 0.031,
-    UNMAPPED_CURRENCY: 1.27,
-}
+# Prices a line in a currency the rate table lacks (GBP); its revenue_usd stays null.
+_UNMAPPED_PRICING_RATE: Final = 1.27
 _WHOLE_UNIT_CURRENCIES: Final = frozenset({"JPY", "TWD"})
 
 
@@ -372,6 +365,8 @@ class SheetCounts:
 
 @dataclass(frozen=True, eq=False)
 class SampleReport:
+    """A written sample: where, the last day with data, what each sheet holds, and the truth."""
+
     path: Path
     end_date: date
     sheets: tuple[SheetCounts, ...]
@@ -409,6 +404,7 @@ def generate_sales(spec: SampleSpec, mapping_dir: Path) -> pl.DataFrame:
 def write_workbook(path: Path, spec: SampleSpec, mapping_dir: Path) -> SampleReport:
     """Generate the sample and write it as a messy .xlsx at path."""
     sheets = _plan(spec, mapping_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
     workbook = xlsxwriter.Workbook(str(path), {"constant_memory": True})
     # A fixed creation time keeps the file byte-identical for a seed.
     workbook.set_properties({"created": datetime(spec.years[-1], 1, 1)})
@@ -590,7 +586,7 @@ def _sheet_lines(
             is_return = rng.random() < spec.return_share
             if is_return:
                 quantity = -quantity
-            rate = rates.get(line_currency, _PRICING_RATES[line_currency])
+            rate = rates.get(line_currency, _UNMAPPED_PRICING_RATE)
             decimals = 0 if line_currency in _WHOLE_UNIT_CURRENCIES else 2
             price = round(entry.list_price_usd * rng.uniform(0.92, 1.04) / rate, decimals)
             ship_date = None

@@ -159,7 +159,9 @@ async def _auth_headers(
         token = response.body.get("id") if isinstance(response.body, dict) else None
         if response.ok and isinstance(token, str) and token:
             return {"X-Metabase-Session": token}, MetabaseStep("session", True, response.status_code, "logged in")
-        return None, MetabaseStep("session", False, response.status_code, f"login failed: {response.describe()}")
+        return None, MetabaseStep(
+            "session", False, response.status_code, f"Metabase login failed: {response.describe()}"
+        )
     return None, MetabaseStep("session", False, None, "no Metabase API key or username/password configured")
 
 
@@ -284,7 +286,7 @@ async def _refresh(
         if session_step is not None:
             steps.append(session_step)
         if headers is None and config.mode != "n8n":
-            reason = f"Metabase {session_step.detail if session_step else 'login failed'}"
+            reason = session_step.detail if session_step else "Metabase login failed"
             return MetabaseResult(False, config.mode, config.mode, None, reason, tuple(steps))
 
     if config.mode == "n8n":

@@ -19,8 +19,8 @@ from datetime import date, time
 from typing import Final
 
 import polars as pl
-from syno_shared.contract import WORKBOOK_COLUMNS, canonical_column, sheet_kind
 
+from syno_shared.contract import WORKBOOK_COLUMNS, canonical_column, sheet_kind
 from syno_transform.reference import Reference, match_key
 
 UNMAPPED: Final = "UNMAPPED"
@@ -95,6 +95,7 @@ _TIER: Final = r"^SVR-RM-.*-(T\d)$"
 _CONTRACT_COLUMNS: Final[tuple[str, ...]] = tuple(WORKBOOK_COLUMNS.values())
 _PRODUCT_CELL: Final = "product"  # the contract's Product column; kept as product_raw
 _DROP: Final = "_drop_reason"
+_ROW: Final = "__syno_source_row__"  # a name no workbook header will take
 
 
 class SheetNameError(ValueError):
@@ -386,12 +387,13 @@ def clean_sales(
         if canonical is not None and canonical not in sources:
             sources[canonical] = header
         else:
-            extras[" ".join(str(header).split()) or str(header)] = as_text(pl.col(header), dtype)
+            key = " ".join(header.split()) or header
+            extras[header if key in extras else key] = as_text(pl.col(header), dtype)
 
     # Stage 1: text cells cleaned; cells to convert kept in their own dtype as _src_<name>.
     targets = {name: SALES_LINES_SCHEMA[name] for name in _CONTRACT_COLUMNS if name != _PRODUCT_CELL}
     source_dtypes: dict[str, pl.DataType] = {}
-    stage_one: list[pl.Expr] = [pl.col("_row").cast(pl.Int32).alias("source_row")]
+    stage_one: list[pl.Expr] = [pl.col(_ROW).cast(pl.Int32).alias("source_row")]
     for name in _CONTRACT_COLUMNS:
         dtype = schema[sources[name]] if name in sources else pl.Null()
         cell = pl.col(sources[name]) if name in sources else pl.lit(None)
@@ -403,7 +405,7 @@ def clean_sales(
             source_dtypes[name] = pl.String() if dtype == pl.String else dtype
             stage_one.append((clean_text(cell) if dtype == pl.String else cell).alias(_source(name)))
     stage_one.append(extras_json(extras).alias("extras"))
-    staged = frame.with_row_index("_row", offset=1).select(stage_one)
+    staged = frame.with_row_index(_ROW, offset=1).select(stage_one)
 
     # Stage 2: drop reason, conversions and lookups; product classification joined per distinct product.
     invoice_date_dtype = source_dtypes["invoice_date"]
@@ -412,8 +414,10 @@ def clean_sales(
     currency = pl.col("currency").str.to_uppercase()
     rate = currency.replace_strict(rates["currency"], rates["rate_to_usd"], default=None, return_dtype=pl.Float64)
     # The country cell is already trimmed and collapsed, so lower-casing it gives its match_key.
-    region = pl.col("country").str.to_lowercase().replace_strict(
-        countries["country"], countries["region"], default=None, return_dtype=pl.String
+    region = (
+        pl.col("country")
+        .str.to_lowercase()
+        .replace_strict(countries["country"], countries["region"], default=None, return_dtype=pl.String)
     )
     contract_cells = [
         pl.col("product_raw" if name == _PRODUCT_CELL else (_source(name) if name in source_dtypes else name))

@@ -7,6 +7,7 @@ with every run. Frames use the column names of the ``ref.*`` tables in ``warehou
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import io
 from dataclasses import dataclass, field
@@ -115,36 +116,49 @@ def _read_bytes(path: Path) -> bytes:
 
 
 def _parse_csv(file_name: str, data: bytes) -> pl.DataFrame:
-    """All cells as trimmed strings (blank -> null), blank rows dropped, the expected columns only."""
+    """All cells as trimmed strings (blank -> null), blank rows dropped, the expected columns only.
+
+    Python's csv reader is used (the files are small) because it tolerates what hand-edited files
+    hold: spaces around quoted fields, CRLF, a missing trailing empty field.
+    """
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         raise ReferenceDataError(f"{file_name}: not UTF-8 text ({error}); save it as CSV UTF-8") from None
+    reader = csv.reader(io.StringIO(text, newline=""), skipinitialspace=True, strict=False)
     try:
-        raw = pl.read_csv(io.StringIO(text), infer_schema=False, raise_if_empty=True)
-    except pl.exceptions.NoDataError:
-        raise ReferenceDataError(f"{file_name}: the file is empty (no header row)") from None
-    except pl.exceptions.PolarsError as error:
+        header = next(reader, None)
+        records = [(reader.line_num, row) for row in reader]
+    except csv.Error as error:
         raise ReferenceDataError(f"{file_name}: not a readable CSV file: {error}") from None
+    if header is None:
+        raise ReferenceDataError(f"{file_name}: the file is empty (no header row)")
 
-    by_header: dict[str, str] = {}
-    for header in raw.columns:
-        by_header.setdefault(header.strip().casefold(), header)
+    positions: dict[str, int] = {}
+    for position, name in enumerate(header):
+        positions.setdefault(name.strip().casefold(), position)
     expected = _COLUMNS[file_name]
-    missing = [name for name in expected if name not in by_header]
+    missing = [name for name in expected if name not in positions]
     if missing:
         raise ReferenceDataError(
             f"{file_name}: missing column(s) {', '.join(missing)} "
-            f"(expected {', '.join(expected)}; found {', '.join(repr(h) for h in raw.columns)})"
+            f"(expected {', '.join(expected)}; found {', '.join(repr(h) for h in header)})"
         )
-    cells = {name: pl.col(by_header[name]).str.strip_chars() for name in expected}
+    too_long = [line for line, row in records if len(row) > len(header) and any(c.strip() for c in row[len(header) :])]
+    if too_long:
+        raise ReferenceDataError(
+            f"{file_name}: more cells than header columns on line(s) {', '.join(map(str, too_long[:10]))}"
+        )
+    columns: dict[str, list[object]] = {_LINE: [line for line, _ in records]}
+    for name in expected:
+        position = positions[name]
+        columns[name] = [row[position] if position < len(row) else None for _, row in records]
+    schema = {_LINE: pl.Int64, **dict.fromkeys(expected, pl.String)}
     return (
-        raw.lazy()
-        .with_row_index(_LINE, offset=2)
-        .select(
-            pl.col(_LINE).cast(pl.Int64),
-            *(pl.when(cell != "").then(cell).alias(name) for name, cell in cells.items()),
-        )
+        pl.DataFrame(columns, schema=schema)
+        .lazy()
+        .with_columns(pl.col(name).str.strip_chars() for name in expected)
+        .with_columns(pl.when(pl.col(name) != "").then(pl.col(name)).alias(name) for name in expected)
         .filter(pl.any_horizontal(pl.col(name).is_not_null() for name in expected))
         .collect()
     )
@@ -187,10 +201,11 @@ def _unique_by(file_name: str, frame: pl.DataFrame, key: pl.Expr, value: str, wh
         .filter(pl.col("_values") > 1)
     )
     if conflicts.height:
-        lines = ", ".join(str(line) for line in conflicts.get_column(_LINE).first())
+        key, lines = conflicts.select(
+            "_key", pl.col(_LINE).list.eval(pl.element().cast(pl.String)).list.join(", ")
+        ).row(0)
         raise ReferenceDataError(
-            f"{file_name}: {what} {conflicts.get_column('_key').first()!r} is given twice "
-            f"with different {value} (lines {lines}); keep one"
+            f"{file_name}: {what} {key!r} is given twice with different {value} (lines {lines}); keep one"
         )
     return keyed.unique(subset="_key", keep="first", maintain_order=True).drop("_key")
 

@@ -1,0 +1,46 @@
+# syno: the verbs people type. `just` alone lists them.
+set dotenv-load := false
+
+# List the recipes
+default:
+    @just --list
+
+# Generate a sample workbook and run it through all four services on embedded servers
+demo *ARGS:
+    uv run --frozen syno demo {{ARGS}}
+
+# Run the test suite (unit, integration and end-to-end, on embedded NATS and PostgreSQL)
+test *ARGS:
+    uv run --frozen pytest {{ARGS}}
+
+# Lint and type-check (ruff, mypy strict)
+lint:
+    uv run --frozen ruff check .
+    uv run --frozen ruff format --check .
+    uv run --frozen mypy
+
+# Put a workbook through the pipeline and print the JSON result
+run PATH:
+    uv run --frozen syno run {{PATH}} --json
+
+# Run the four services against the configured servers (embedded if SYNO_NATS_URL/SYNO_PG_DSN are unset)
+services:
+    uv run --frozen syno services
+
+# Replay a stored event (e.g. `just replay workbook.landed <snapshot_id>`); stages redo their work without duplicating
+replay SUBJECT SNAPSHOT:
+    uv run --frozen syno replay {{SUBJECT}} {{SNAPSHOT}}
+
+# Benchmarks: ingestion vs fastexcel/pandas, transform steps, forecast accuracy and speed
+bench:
+    uv run --frozen python bench/ingestion_speed.py
+    uv run --frozen python bench/forecast_tourism.py
+    uv run --frozen python bench/forecast_speed.py
+
+# Start the compose deployment (needs a Docker engine)
+up:
+    docker compose up -d --build
+
+# Stop the compose deployment
+down:
+    docker compose down
