@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+import httpx
 import pytest
+import pytest_asyncio
 from activation_fakes import LocalHTTPServer, Request
 
 from syno_activation.metabase import MetabaseConfig, MetabaseResult, MetabaseStep, refresh_metabase
@@ -49,6 +51,14 @@ class FakeMetabase:
                 return 202, {"status": "failed", "error": "ERROR: relation marts.x does not exist"}
             return 202, {"status": "completed", "data": {"rows": [[1]], "cols": [{"name": "n"}]}}
         return 404, b"API endpoint does not exist."
+
+
+@pytest_asyncio.fixture(scope="session")
+async def client() -> AsyncIterator[httpx.AsyncClient]:
+    """One client for these tests (building one loads the CA bundle, which is slow); the paid-edition
+    test lets `refresh_metabase` open and close its own."""
+    async with httpx.AsyncClient() as shared:
+        yield shared
 
 
 def config(server: LocalHTTPServer, **overrides: Any) -> MetabaseConfig:
@@ -102,9 +112,10 @@ async def test_paid_edition_invalidates_caches_then_confirms_with_the_sentinel(
 
 async def test_open_source_edition_answers_402_and_the_refresh_falls_back_to_cards(
     http_server: Callable[..., LocalHTTPServer],
+    client: httpx.AsyncClient,
 ) -> None:
     server = http_server(FakeMetabase(edition="oss"))
-    result = await refresh_metabase(config(server, mode="invalidate"), SNAPSHOT)
+    result = await refresh_metabase(config(server, mode="invalidate"), SNAPSHOT, client=client)
 
     assert [(path, body) for path, _, body in calls(server)] == [
         ("/api/cache/invalidate", None),
@@ -130,10 +141,11 @@ async def test_open_source_edition_answers_402_and_the_refresh_falls_back_to_car
 
 async def test_card_refresh_logs_in_with_a_session_when_there_is_no_api_key(
     http_server: Callable[..., LocalHTTPServer],
+    client: httpx.AsyncClient,
 ) -> None:
     server = http_server(FakeMetabase(edition="oss"))
     settings = config(server, api_key=None, username="syno@example.com", password="pw")
-    result = await refresh_metabase(settings, SNAPSHOT)
+    result = await refresh_metabase(settings, SNAPSHOT, client=client)
 
     assert [(path, body) for path, _, body in calls(server)] == [
         ("/api/session", {"username": "syno@example.com", "password": "pw"}),
@@ -148,10 +160,12 @@ async def test_card_refresh_logs_in_with_a_session_when_there_is_no_api_key(
     assert result.steps[0] == MetabaseStep("session", True, 200, "logged in")
 
 
-async def test_a_failed_login_stops_before_any_refresh(http_server: Callable[..., LocalHTTPServer]) -> None:
+async def test_a_failed_login_stops_before_any_refresh(
+    http_server: Callable[..., LocalHTTPServer], client: httpx.AsyncClient
+) -> None:
     server = http_server(FakeMetabase())
     settings = config(server, api_key=None, username="syno@example.com", password="wrong")
-    result = await refresh_metabase(settings, SNAPSHOT)
+    result = await refresh_metabase(settings, SNAPSHOT, client=client)
 
     assert [path for path, _, _ in calls(server)] == ["/api/session"]
     assert result == MetabaseResult(
@@ -167,9 +181,10 @@ async def test_a_failed_login_stops_before_any_refresh(http_server: Callable[...
 
 async def test_a_sentinel_without_the_new_snapshot_is_not_confirmed(
     http_server: Callable[..., LocalHTTPServer],
+    client: httpx.AsyncClient,
 ) -> None:
     server = http_server(FakeMetabase(sentinel_rows=[["latest_snapshot", "0ld" + "0" * 61]]))
-    result = await refresh_metabase(config(server), SNAPSHOT)
+    result = await refresh_metabase(config(server), SNAPSHOT, client=client)
 
     assert (result.ok, result.confirmed) == (False, False)
     assert result.reason == "card_refresh done but sentinel card 7 does not show the new snapshot yet"
@@ -177,9 +192,10 @@ async def test_a_sentinel_without_the_new_snapshot_is_not_confirmed(
 
 async def test_a_card_query_failing_inside_a_202_answer_fails_the_refresh(
     http_server: Callable[..., LocalHTTPServer],
+    client: httpx.AsyncClient,
 ) -> None:
     server = http_server(FakeMetabase(failing_cards=frozenset({12})))
-    result = await refresh_metabase(config(server), SNAPSHOT)
+    result = await refresh_metabase(config(server), SNAPSHOT, client=client)
 
     assert not result.ok
     assert result.confirmed is True
@@ -188,11 +204,12 @@ async def test_a_card_query_failing_inside_a_202_answer_fails_the_refresh(
 
 async def test_n8n_mode_posts_the_snapshot_to_the_webhook_and_still_checks_the_sentinel(
     http_server: Callable[..., LocalHTTPServer],
+    client: httpx.AsyncClient,
 ) -> None:
     metabase = http_server(FakeMetabase())
     n8n = http_server(lambda request: (200, {"message": "Workflow was started"}))
     settings = config(metabase, mode="n8n", n8n_webhook_url=n8n.url + "/webhook/syno-refresh-s3cr3t")
-    result = await refresh_metabase(settings, SNAPSHOT, payload={"run_id": "run-1"})
+    result = await refresh_metabase(settings, SNAPSHOT, client=client, payload={"run_id": "run-1"})
 
     [hook] = n8n.requests
     assert hook.path == "/webhook/syno-refresh-s3cr3t"
@@ -211,10 +228,12 @@ async def test_n8n_mode_posts_the_snapshot_to_the_webhook_and_still_checks_the_s
     assert "s3cr3t" not in repr(result)
 
 
-async def test_n8n_webhook_of_an_inactive_workflow_says_so(http_server: Callable[..., LocalHTTPServer]) -> None:
+async def test_n8n_webhook_of_an_inactive_workflow_says_so(
+    http_server: Callable[..., LocalHTTPServer], client: httpx.AsyncClient
+) -> None:
     n8n = http_server(lambda request: (404, {"message": 'The requested webhook "POST x" is not registered.'}))
     settings = MetabaseConfig(mode="n8n", n8n_webhook_url=n8n.url + "/webhook/x", retries=0)
-    result = await refresh_metabase(settings, SNAPSHOT)
+    result = await refresh_metabase(settings, SNAPSHOT, client=client)
 
     assert result == MetabaseResult(
         ok=False,
@@ -230,6 +249,7 @@ async def test_n8n_webhook_of_an_inactive_workflow_says_so(http_server: Callable
 
 async def test_an_outage_is_retried_then_reported_without_raising(
     http_server: Callable[..., LocalHTTPServer],
+    client: httpx.AsyncClient,
 ) -> None:
     """503 twice, then the server hangs up: every attempt is made, and the result carries the reason."""
 
@@ -237,7 +257,9 @@ async def test_an_outage_is_retried_then_reported_without_raising(
         return (503, b"Service Unavailable") if len(server.requests) <= 2 else None
 
     server = http_server(outage)
-    result = await refresh_metabase(config(server, retries=3, sentinel_card_id=None, card_ids=(11,)), SNAPSHOT)
+    result = await refresh_metabase(
+        config(server, retries=3, sentinel_card_id=None, card_ids=(11,)), SNAPSHOT, client=client
+    )
 
     assert [r.path for r in server.requests] == ["/api/card/11/query"] * 4
     assert result == MetabaseResult(
@@ -245,31 +267,36 @@ async def test_an_outage_is_retried_then_reported_without_raising(
         mode="card_refresh",
         method="card_refresh",
         confirmed=None,
-        reason="card_refresh failed: card:11: RemoteProtocolError: connection failed after 4 attempts",
-        steps=(MetabaseStep("card:11", False, None, "RemoteProtocolError: connection failed after 4 attempts"),),
+        reason="card_refresh failed: card:11: network error (RemoteProtocolError) after 4 attempts",
+        steps=(MetabaseStep("card:11", False, None, "network error (RemoteProtocolError) after 4 attempts"),),
     )
     assert API_KEY not in repr(result)
 
 
 async def test_an_unreachable_metabase_is_reported_without_raising(
     http_server: Callable[..., LocalHTTPServer],
+    client: httpx.AsyncClient,
 ) -> None:
     server = http_server(FakeMetabase())
     server.__exit__()  # nothing listens on the port any more
-    result = await refresh_metabase(config(server, retries=1), SNAPSHOT)
+    result = await refresh_metabase(config(server, retries=1), SNAPSHOT, client=client)
 
     assert not result.ok
     assert result.reason == (
-        "card_refresh failed: card:11: ConnectError: connection failed after 2 attempts; "
-        "card:12: ConnectError: connection failed after 2 attempts"
+        "card_refresh failed: card:11: network error (ConnectError) after 2 attempts; "
+        "card:12: network error (ConnectError) after 2 attempts"
     )
     assert result.confirmed is False
 
 
 @pytest.mark.parametrize("mode", ["invalidate", "card_refresh"])
-async def test_no_credentials_is_a_clear_failure(mode: Literal["invalidate", "card_refresh"]) -> None:
-    result = await refresh_metabase(MetabaseConfig(url="http://127.0.0.1:9", mode=mode), SNAPSHOT)
+async def test_missing_url_or_credentials_is_a_clear_failure(
+    mode: Literal["invalidate", "card_refresh"], client: httpx.AsyncClient
+) -> None:
+    result = await refresh_metabase(MetabaseConfig(url="http://127.0.0.1:9", mode=mode), SNAPSHOT, client=client)
     assert (result.ok, result.reason) == (False, "no Metabase API key or username/password configured")
+    result = await refresh_metabase(MetabaseConfig(mode=mode, api_key=API_KEY), SNAPSHOT, client=client)
+    assert (result.ok, result.reason) == (False, "no Metabase url configured")
 
 
 async def test_off_does_nothing() -> None:

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, BinaryIO
 
 from syno_shared.errors import SynoError
 
@@ -61,13 +61,8 @@ class EmbeddedNats:
 
     def start(self, timeout: float = 15.0) -> None:
         self.port = _free_port()
-        log = (self.store_dir / "nats.log").open("wb")
-        self.process = subprocess.Popen(
-            [str(nats_server_binary()), "-js", "-sd", str(self.store_dir), "-a", "127.0.0.1", "-p", str(self.port)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # Ctrl-C in the terminal reaches us, and we stop it in order
-        )
+        with (self.store_dir / "nats.log").open("wb") as log:  # the child keeps its own descriptor
+            self.process = self._spawn(log)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -79,6 +74,14 @@ class EmbeddedNats:
             time.sleep(0.05)
         self.stop()
         raise EmbeddedServerError(f"nats-server did not listen on port {self.port} within {timeout:.0f} s")
+
+    def _spawn(self, log: BinaryIO) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [str(nats_server_binary()), "-js", "-sd", str(self.store_dir), "-a", "127.0.0.1", "-p", str(self.port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # Ctrl-C in the terminal reaches us, and we stop it in order
+        )
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

@@ -131,7 +131,7 @@ async def _call(
         try:
             response = await client.post(url, json=json, params=params, headers=headers, timeout=config.timeout_seconds)
         except (httpx.HTTPError, httpx.InvalidURL) as error:
-            last = _Response(None, None, f"{type(error).__name__}: connection failed", attempt)
+            last = _Response(None, None, f"network error ({type(error).__name__})", attempt)
             continue
         last = _Response(response.status_code, _json_or_none(response), None, attempt)
         if not _retryable(response.status_code):
@@ -282,6 +282,11 @@ async def _refresh(
     steps: list[MetabaseStep] = []
     headers: dict[str, str] | None = None
     if config.mode != "n8n" or config.sentinel_card_id is not None:
+        if not config.url:
+            reason = "no Metabase url configured"
+            return MetabaseResult(
+                False, config.mode, config.mode, None, reason, (MetabaseStep("session", False, None, reason),)
+            )
         headers, session_step = await _auth_headers(client, config)
         if session_step is not None:
             steps.append(session_step)

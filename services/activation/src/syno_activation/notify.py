@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import threading
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -242,13 +243,30 @@ def _scrub(text: str, url: str) -> str:
     return text
 
 
+_plugins_lock = threading.Lock()
+_plugins_loaded = False
+
+
+def _load_plugins() -> None:
+    """Load apprise's plugins once.
+
+    apprise loads them on first use; its PGP helper imports the stdlib `imghdr`, deprecated in
+    Python 3.11, which warns at import. The warning concerns apprise's internals, not our use of it.
+    """
+    global _plugins_loaded
+    with _plugins_lock:
+        if _plugins_loaded:
+            return
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="'imghdr' is deprecated", category=DeprecationWarning)
+            apprise.Apprise.instantiate("json://localhost")
+        _plugins_loaded = True
+
+
 def _load_apprise(url: str) -> tuple[apprise.Apprise, object | None]:
+    _load_plugins()
     instance = apprise.Apprise(asset=apprise.AppriseAsset(app_id="syno", app_desc="syno sell-out pipeline"))
-    # apprise loads its plugins on first use; its PGP helper imports the stdlib `imghdr`, which is
-    # deprecated in Python 3.11 and warns at import. The warning is about apprise, not our use of it.
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="'imghdr' is deprecated", category=DeprecationWarning)
-        plugin = apprise.Apprise.instantiate(url, asset=instance.asset)
+    plugin = apprise.Apprise.instantiate(url, asset=instance.asset)
     if plugin is not None:
         instance.add(plugin)
     return instance, plugin

@@ -1,0 +1,133 @@
+"""Narratives: number formatting and the exact words per region and per top customer."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import polars as pl
+import pytest
+from activation_samples import FORECAST, Q2, Q3, SNAPSHOT_SCHEMA, snapshot
+
+from syno_activation.narratives import (
+    Narrative,
+    customer_narratives,
+    format_pct,
+    format_usd,
+    narratives_frame,
+    quarter_label,
+    region_narratives,
+    shift_quarter,
+)
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (1_234_567.0, "$1.2M"),
+        (350_000.0, "$350.0K"),
+        (999_950.0, "$1.0M"),
+        (999.6, "$1.0K"),
+        (950.0, "$950"),
+        (0.0, "$0"),
+        (-1_250_000.0, "-$1.2M"),
+        (2_500_000_000.0, "$2.5B"),
+        (None, "n/a"),
+    ],
+)
+def test_format_usd(value: float | None, text: str) -> None:
+    assert format_usd(value) == text
+
+
+@pytest.mark.parametrize(
+    ("fraction", "text"),
+    [(0.125, "+12.5%"), (-0.03, "-3.0%"), (0.0, "0.0%"), (-0.00001, "0.0%"), (1.0, "+100.0%"), (None, "n/a")],
+)
+def test_format_pct(fraction: float | None, text: str) -> None:
+    assert format_pct(fraction) == text
+
+
+def test_quarters() -> None:
+    assert quarter_label(date(2025, 7, 1)) == "Q3 2025"
+    assert quarter_label(date(2025, 12, 31)) == "Q4 2025"
+    assert shift_quarter(date(2025, 10, 1), 1) == date(2026, 1, 1)
+    assert shift_quarter(date(2025, 2, 14), -1) == date(2024, 10, 1)
+    assert shift_quarter(date(2025, 7, 1), -4) == date(2024, 7, 1)
+
+
+def test_region_narratives_name_dormant_cross_sell_and_forecast_risk() -> None:
+    assert region_narratives(snapshot(), FORECAST) == [
+        Narrative(
+            "region",
+            "DE",
+            Q3,
+            "DE in Q3 2025: revenue $15.0K (QoQ -50.0%, YoY n/a) from 2 active customers. "
+            "Accounts: 0 growing, 2 declining, 1 dormant, 0 new. Re-engage dormant: Edda. "
+            "No forecast for Q4 2025.",
+        ),
+        Narrative(
+            "region",
+            "FR",
+            Q3,
+            "FR in Q3 2025: revenue $230.0K (QoQ +35.3%, YoY n/a) from 4 active customers. "
+            "Accounts: 2 growing, 1 declining, 0 dormant, 1 new. "
+            "Cross-sell: 2 SVR-RM buyers without C2 (Acme, Dune). "
+            "Next quarter (Q4 2025) forecast $184.0K (-20.0% vs Q3 2025): forecast risk.",
+        ),
+    ]
+
+
+def test_region_narrative_for_an_earlier_quarter_without_forecast() -> None:
+    [de, fr] = region_narratives(snapshot(), FORECAST, quarter=Q2)
+    assert fr.text == (
+        "FR in Q2 2025: revenue $170.0K (QoQ n/a, YoY n/a) from 3 active customers. "
+        "Accounts: 0 growing, 0 declining, 0 dormant, 0 new. "
+        "Cross-sell: 1 SVR-RM buyer without C2 (Acme). No forecast for Q3 2025."
+    )
+    assert de.subject == "DE"
+
+
+def test_a_forecast_above_actuals_is_not_a_risk_and_long_name_lists_are_cut() -> None:
+    rows = [
+        (Q3, "UK", name, "SVR-RM buyer", revenue, None, None, False, "steady")
+        for name, revenue in (("Ash", 40_000.0), ("Birch", 30_000.0), ("Cedar", 20_000.0), ("Dogwood", 10_000.0))
+    ]
+    frame = pl.DataFrame(rows, schema=SNAPSHOT_SCHEMA, orient="row")
+    forecast = pl.DataFrame({"target_quarter": [date(2025, 10, 1)], "region": ["UK"], "forecast_revenue": [110_000.0]})
+
+    [uk] = region_narratives(frame, forecast)
+    assert uk.text == (
+        "UK in Q3 2025: revenue $100.0K (QoQ n/a, YoY n/a) from 4 active customers. "
+        "Accounts: 0 growing, 0 declining, 0 dormant, 0 new. "
+        "Cross-sell: 4 SVR-RM buyers without C2 (Ash, Birch, Cedar and 1 more). "
+        "Next quarter (Q4 2025) forecast $110.0K (+10.0% vs Q3 2025)."
+    )
+
+
+def test_customer_narratives_for_the_top_customers() -> None:
+    assert [n.text for n in customer_narratives(snapshot(), top_n=3)] == [
+        "Acme (FR, SVR-RM buyer) in Q3 2025: revenue $120.0K (QoQ +20.0%, YoY n/a), growing. "
+        "Buys SVR-RM without C2: cross-sell C2.",
+        "Dune (FR, SVR-RM buyer) in Q3 2025: revenue $50.0K (QoQ n/a, YoY n/a), new account. "
+        "Buys SVR-RM without C2: cross-sell C2.",
+        "Beta (FR, SVR-RM buyer) in Q3 2025: revenue $30.0K (QoQ -40.0%, YoY n/a), declining.",
+    ]
+
+
+def test_ties_are_broken_by_name_and_frame_output() -> None:
+    narratives = customer_narratives(snapshot(), quarter=Q2, top_n=5)
+    assert [n.subject for n in narratives] == ["Acme", "Beta", "Cielo", "Fjord", "Gala"]
+    frame = narratives_frame(narratives[:1])
+    assert frame.schema == pl.Schema({"scope": pl.String, "subject": pl.String, "quarter": pl.Date, "text": pl.String})
+    assert frame.row(0) == (
+        "customer",
+        "Acme",
+        Q2,
+        "Acme (FR, SVR-RM buyer) in Q2 2025: revenue $100.0K (QoQ n/a, YoY n/a), C2 cross-sell candidate. "
+        "Buys SVR-RM without C2: cross-sell C2.",
+    )
+
+
+def test_empty_snapshot_gives_no_narratives() -> None:
+    empty = pl.DataFrame(schema=SNAPSHOT_SCHEMA)
+    assert region_narratives(empty, FORECAST) == []
+    assert customer_narratives(empty) == []
