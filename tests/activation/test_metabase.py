@@ -247,6 +247,18 @@ async def test_n8n_webhook_of_an_inactive_workflow_says_so(
     )
 
 
+async def test_n8n_is_called_even_when_the_sentinel_cannot_be_read(
+    http_server: Callable[..., LocalHTTPServer], client: httpx.AsyncClient
+) -> None:
+    n8n = http_server(lambda request: (200, {"message": "Workflow was started"}))
+    settings = MetabaseConfig(mode="n8n", n8n_webhook_url=n8n.url + "/webhook/x", sentinel_card_id=SENTINEL)
+    result = await refresh_metabase(settings, SNAPSHOT, client=client)
+
+    assert len(n8n.requests) == 1
+    assert (result.ok, result.confirmed) == (False, False)
+    assert result.reason == "n8n done but sentinel card 7 could not be read (no Metabase url configured)"
+
+
 async def test_an_outage_is_retried_then_reported_without_raising(
     http_server: Callable[..., LocalHTTPServer],
     client: httpx.AsyncClient,

@@ -281,18 +281,17 @@ async def _refresh(
 ) -> MetabaseResult:
     steps: list[MetabaseStep] = []
     headers: dict[str, str] | None = None
+    session_failure = ""
     if config.mode != "n8n" or config.sentinel_card_id is not None:
-        if not config.url:
-            reason = "no Metabase url configured"
-            return MetabaseResult(
-                False, config.mode, config.mode, None, reason, (MetabaseStep("session", False, None, reason),)
-            )
-        headers, session_step = await _auth_headers(client, config)
+        if config.url:
+            headers, session_step = await _auth_headers(client, config)
+        else:
+            session_step = MetabaseStep("session", False, None, "no Metabase url configured")
         if session_step is not None:
             steps.append(session_step)
+            session_failure = "" if session_step.ok else session_step.detail
         if headers is None and config.mode != "n8n":
-            reason = session_step.detail if session_step else "Metabase login failed"
-            return MetabaseResult(False, config.mode, config.mode, None, reason, tuple(steps))
+            return MetabaseResult(False, config.mode, config.mode, None, session_failure, tuple(steps))
 
     if config.mode == "n8n":
         refresh = _Refresh("n8n", [await _call_n8n(client, config, snapshot_id, payload)])
@@ -313,7 +312,7 @@ async def _refresh(
     sentinel_detail = ""
     if config.sentinel_card_id is not None:
         if headers is None:
-            confirmed, sentinel_detail = False, "could not be read: no Metabase session"
+            confirmed, sentinel_detail = False, f"could not be read ({session_failure})"
         else:
             confirmed, sentinel_step = await _read_sentinel(
                 client, config, headers, config.sentinel_card_id, snapshot_id
