@@ -226,12 +226,17 @@ def test_a_failing_endpoint_is_reported_without_leaking_the_url_secrets(
         assert secret not in result.detail
 
 
-def test_every_url_gets_its_own_result_and_unknown_schemes_are_named(
-    http_server: Callable[..., LocalHTTPServer],
+def test_every_url_gets_its_own_result_and_unknown_urls_are_named_without_their_tokens(
+    http_server: Callable[..., LocalHTTPServer], caplog: pytest.LogCaptureFixture
 ) -> None:
     server = http_server(ok)
     results = send_alert(
-        ["msteams://T0KEN/A/B", f"json://127.0.0.1:{server.port}/a", "json://127.0.0.1:9/nobody-listens"],
+        [
+            "msteams://T0KEN/A/B",
+            f"json://127.0.0.1:{server.port}/a",
+            "json://127.0.0.1:9/nobody-listens",
+            "https://example.com/hooks/T0KEN",
+        ],
         FAILURE,
     )
 
@@ -239,7 +244,8 @@ def test_every_url_gets_its_own_result_and_unknown_schemes_are_named(
         ChannelResult(
             "msteams",
             False,
-            "apprise does not recognise msteams:// URLs (use workflows:// or the Power Automate URL for Teams)",
+            "apprise does not recognise msteams:// as a notification URL "
+            "(use workflows:// or the Power Automate URL for Teams)",
         ),
         ChannelResult("json", True, "delivered to json://127.0.0.1"),
         ChannelResult(
@@ -247,8 +253,10 @@ def test_every_url_gets_its_own_result_and_unknown_schemes_are_named(
             False,
             "failure sending to json://127.0.0.1: A Connection error occurred sending JSON notification to 127.0.0.1.",
         ),
+        ChannelResult("https", False, "apprise does not recognise https://example.com as a notification URL"),
     ]
     assert server.requests[0].json["type"] == "failure"
+    assert "T0KEN" not in caplog.text  # apprise's own log of the unparseable URL is redacted too
 
 
 def test_no_urls_no_results() -> None:

@@ -258,6 +258,11 @@ def test_a_file_that_is_not_utf8_is_an_error(tmp_path: Path) -> None:
             r"order is not an integer on line\(s\) 2",
         ),
         ("c2_keywords.csv", "field,order,keyword,value\ncolour,1,RED,RED\n", r"field must be one of"),
+        (
+            "Mapped_Countries_with_Regions.csv",
+            "Country,Region\nGermany,DE\nKorea, Republic of,HQ\n",
+            r"more cells than header columns on line\(s\) 3",
+        ),
     ],
 )
 def test_bad_reference_rows_are_errors_naming_the_file_and_problem(

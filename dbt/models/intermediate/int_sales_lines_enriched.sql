@@ -6,12 +6,31 @@ sales_lines as (
 
 ),
 
+countries as (
+
+    select * from {{ ref('stg_ref__countries') }}
+
+),
+
 dated as (
 
     -- A line without an invoice date cannot be placed in a period: it is left out of every mart
     -- (the transform's quality gates count such rows).
     select * from sales_lines
     where invoice_date is not null
+
+),
+
+country_names as (
+
+    -- The loader matched countries on a key (trimmed, whitespace collapsed, lower-cased): report
+    -- each country under the mapping file's spelling, whatever the workbook's casing.
+    select
+        lower(btrim(regexp_replace(country, '\s+', ' ', 'g'))) as country_key,
+        min(country) as country_name
+
+    from countries
+    group by 1
 
 ),
 
@@ -29,7 +48,7 @@ enriched as (
 
         coalesce(customer, '(unknown)') as customer,
         customer is not null as is_customer_known,
-        coalesce(country, '(unknown)') as country,
+        coalesce(country_names.country_name, dated.country, '(unknown)') as country,
         region,
 
         product,
@@ -68,6 +87,8 @@ enriched as (
         is_product_unmapped
 
     from dated
+    left join country_names
+        on country_names.country_key = lower(btrim(regexp_replace(dated.country, '\s+', ' ', 'g')))
 
 ),
 

@@ -16,6 +16,7 @@ paths and query strings of the URL never appear in it.
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import threading
 import warnings
@@ -26,6 +27,7 @@ from typing import Final, Protocol
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import apprise
+from apprise.plugins import N_MGR
 
 from syno_activation.narratives import quarter_label
 
@@ -243,6 +245,17 @@ def _scrub(text: str, url: str) -> str:
     return text
 
 
+class _RedactUnparseableUrls(logging.Filter):
+    """apprise logs a URL it cannot parse in full (token included); keep only its scheme and host."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        for prefix in ("Unparseable URL ", "Unsupported URL: "):
+            if message.startswith(prefix):
+                record.msg, record.args = prefix + redact_url(message.removeprefix(prefix)), None
+        return True
+
+
 _plugins_lock = threading.Lock()
 _plugins_loaded = False
 
@@ -257,16 +270,23 @@ def _load_plugins() -> None:
     with _plugins_lock:
         if _plugins_loaded:
             return
+        logging.getLogger(apprise.LOGGER_NAME).addFilter(_RedactUnparseableUrls())
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="'imghdr' is deprecated", category=DeprecationWarning)
             apprise.Apprise.instantiate("json://localhost")
         _plugins_loaded = True
 
 
+def _is_known(url: str) -> bool:
+    """Whether apprise has a plugin for the scheme (https URLs are checked by the plugins themselves)."""
+    scheme = urlsplit(url).scheme.lower()
+    return scheme in ("http", "https") or scheme in N_MGR
+
+
 def _load_apprise(url: str) -> tuple[apprise.Apprise, object | None]:
     _load_plugins()
     instance = apprise.Apprise(asset=apprise.AppriseAsset(app_id="syno", app_desc="syno sell-out pipeline"))
-    plugin = apprise.Apprise.instantiate(url, asset=instance.asset)
+    plugin = apprise.Apprise.instantiate(url, asset=instance.asset) if _is_known(url) else None
     if plugin is not None:
         instance.add(plugin)
     return instance, plugin
@@ -278,7 +298,7 @@ def _send_one(url: str, message: Message) -> ChannelResult:
     where = redact_url(url)
     if plugin is None:
         hint = " (use workflows:// or the Power Automate URL for Teams)" if channel == "msteams" else ""
-        return ChannelResult(channel, False, f"apprise does not recognise {channel}:// URLs{hint}")
+        return ChannelResult(channel, False, f"apprise does not recognise {where} as a notification URL{hint}")
     result = instance.notify(
         body=message.body,
         title=message.title,
