@@ -7,6 +7,7 @@ use a double underscore: SYNO_INGESTION__STABLE_POLLS=3.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -31,11 +32,38 @@ class ForecastSettings(BaseModel):
     top_customers: int = Field(default=20, ge=1, description="Top customers forecast individually.")
 
 
+class MetabaseSettings(BaseModel):
+    mode: Literal["invalidate", "card_refresh", "n8n", "off"] = Field(
+        default="off", description="invalidate (paid editions), card_refresh (open source), n8n webhook, or off."
+    )
+    url: str = Field(default="http://localhost:3000", description="Metabase base URL.")
+    api_key: SecretStr | None = Field(default=None, description="Metabase API key (x-api-key header).")
+    username: str | None = Field(default=None, description="For a session login when there is no API key.")
+    password: SecretStr | None = Field(default=None, description="Password for the session login.")
+    database_id: int | None = Field(default=None, description="Warehouse database id in Metabase.")
+    dashboard_ids: list[int] = Field(default_factory=list, description="Dashboards whose cache is invalidated.")
+    card_ids: list[int] = Field(default_factory=list, description="Cards re-run with ignore_cache.")
+    sentinel_card_id: int | None = Field(default=None, description="A card that shows the snapshot id.")
+    n8n_webhook_url: SecretStr | None = Field(default=None, description="n8n webhook for mode n8n.")
+
+
+class LineageSettings(BaseModel):
+    transport: Literal["console", "file", "http", "off"] = Field(default="off", description="OpenLineage transport.")
+    file_path: Path | None = Field(default=None, description="JSON-lines file for the file transport.")
+    url: str | None = Field(default=None, description="Catalog base URL for the http transport (e.g. Marquez).")
+    api_key: SecretStr | None = Field(default=None, description="Bearer key for the http transport.")
+
+
 class ActivationSettings(BaseModel):
     notify_urls: list[SecretStr] = Field(
         default_factory=list, description="apprise URLs (Slack, Teams workflows, mailtos, json)."
     )
     grafana_url: str = Field(default="http://localhost:3000", description="Base URL for trace links.")
+    dashboard_links: dict[str, str] = Field(
+        default_factory=dict, description="Dashboard name -> URL, listed in every summary."
+    )
+    metabase: MetabaseSettings = Field(default_factory=MetabaseSettings)
+    lineage: LineageSettings = Field(default_factory=LineageSettings)
 
 
 class Settings(BaseSettings):

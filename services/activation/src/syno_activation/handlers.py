@@ -1,25 +1,46 @@
 """Activation: forecast.published -> storylines, dashboards, notifications, catalog -> activation.completed.
 
-Also turns every pipeline.failed into an alert.
+Every pipeline.failed becomes an alert. A failed delivery (Metabase down, Slack refusing) is
+recorded and reported, never a reason to lose the run.
 """
 
 from __future__ import annotations
+
+import json
 
 import polars as pl
 from faststream.nats.annotations import NatsMessage
 from opentelemetry import trace
 
-from syno_activation import warehouse
+from syno_activation import config, warehouse
+from syno_activation.catalog import emit_stage_lineage_async
+from syno_activation.metabase import refresh_metabase
+from syno_activation.notify import send_alert_async, send_summary_async
 from syno_activation.storylines import build_storylines
+from syno_activation.summary import build_run_summary, trace_url
 from syno_shared import bus, db
-from syno_shared.events import ActivationCompleted, ForecastPublished, PipelineFailed
+from syno_shared.events import ActivationCompleted, DeliveryResult, ForecastPublished, MartsReady, PipelineFailed
 from syno_shared.logging import get_logger
 from syno_shared.service import Service
 from syno_shared.stage import StageOutcome, parse_event, run_stage
 
 tracer = trace.get_tracer("syno.activation")
 
-EMPTY_FORECAST = pl.DataFrame(schema={"target_quarter": pl.Date, "region": pl.String, "forecast_revenue": pl.Float64})
+# Storylines compare all revenue; the published forecasts cover SVR-RM and C2 only, so no
+# all-revenue forecast is passed yet and each storyline says "No forecast for the next quarter."
+NO_FORECAST = pl.DataFrame(schema={"target_quarter": pl.Date, "region": pl.String, "forecast_revenue": pl.Float64})
+
+STAGE_DATASETS = {
+    "ingestion": ([], ["processed.ingestion"]),
+    "transform": (["processed.ingestion", "mapping_table"], ["raw.sales_lines", "marts.svr_rm_quarterly"]),
+    "forecast": (["marts.svr_rm_quarterly", "marts.svr_rm_customer_quarterly"], ["forecast.svr_rm", "forecast.c2"]),
+    "activation": (["marts.commercial_activation_snapshot", "forecast.svr_rm"], ["activation.storylines"]),
+}
+
+
+def current_trace_id() -> str | None:
+    context = trace.get_current_span().get_span_context()
+    return format(context.trace_id, "032x") if context.is_valid else None
 
 
 def register(service: Service) -> None:
@@ -32,43 +53,106 @@ def register(service: Service) -> None:
     @service.subscriber(bus.PIPELINE_FAILED, durable_suffix="alerts")
     async def on_pipeline_failed(message: NatsMessage) -> None:
         failure = await parse_event(service.context, PipelineFailed, message)
-        if failure is None:
-            return
-        get_logger().warning(
-            "pipeline_failed_alert",
-            stage=failure.stage,
-            code=failure.reason_code,
-            error=failure.message,
-            run_id=failure.run_id,
-            snapshot_id=failure.snapshot_id,
-        )
-        await warehouse.record_alert(service.pool, {**failure.model_dump(), "notifications": []})
+        if failure is not None:
+            await alert(service, failure)
+
+
+async def alert(service: Service, failure: PipelineFailed) -> None:
+    settings = service.settings.activation
+    link = trace_url(settings.grafana_url, current_trace_id())
+    with tracer.start_as_current_span("activation.alert"):
+        results = await send_alert_async(config.notify_urls(settings), failure, trace_url=link)
+    get_logger().warning(
+        "pipeline_failed_alert",
+        stage=failure.stage,
+        code=failure.reason_code,
+        error=failure.message,
+        run_id=failure.run_id,
+        snapshot_id=failure.snapshot_id,
+        sent=[r.channel for r in results if r.ok],
+    )
+    notifications = [{"channel": r.channel, "ok": r.ok, "detail": r.detail} for r in results]
+    await warehouse.record_alert(service.pool, {**failure.model_dump(), "notifications": notifications})
 
 
 async def activate(service: Service, event: ForecastPublished) -> StageOutcome:
-    pool = service.pool
+    settings, pool = service.settings.activation, service.pool
     with tracer.start_as_current_span("activation.storylines"):
         snapshot = await warehouse.fetch_activation_snapshot(pool)
-        storylines = build_storylines(snapshot, EMPTY_FORECAST).collect() if snapshot.height else pl.DataFrame()
+        storylines = build_storylines(snapshot, NO_FORECAST).collect() if snapshot.height else pl.DataFrame()
+        top = storylines.sort("activation_score", descending=True).head(3) if storylines.height else storylines
+        storyline_lines = tuple(
+            f"{row['region']} / {row['segment']}: {row['recommended_action']} (score {row['activation_score']:.0f})"
+            for row in top.iter_rows(named=True)
+        )
+    async with pool.acquire() as connection, connection.transaction():
+        await warehouse.replace_storylines(connection, event.snapshot_id, storylines)
+
+    with tracer.start_as_current_span("activation.refresh_metabase"):
+        dashboards = []
+        if settings.metabase.mode != "off":
+            refreshed = await refresh_metabase(config.metabase_config(settings), event.snapshot_id)
+            dashboards.append(
+                DeliveryResult(target=f"metabase:{refreshed.method}", is_ok=refreshed.ok, detail=refreshed.reason)
+            )
+
+    with tracer.start_as_current_span("activation.notify"):
+        manifest = await warehouse.fetch_manifest(pool, event.snapshot_id)
+        ready_json = await db.completed_output(pool, snapshot_id=event.snapshot_id, stage="transform")
+        ready = MartsReady.model_validate_json(ready_json[1]) if ready_json is not None else None
+        summary = build_run_summary(
+            manifest=manifest,
+            ready=ready,
+            forecast=event,
+            storylines=storyline_lines,
+            grafana_url=settings.grafana_url,
+            trace_id=current_trace_id(),
+            dashboards=settings.dashboard_links,
+        )
+        sent = await send_summary_async(config.notify_urls(settings), summary)
+        notifications = [DeliveryResult(target=r.channel, is_ok=r.ok, detail=r.detail) for r in sent]
+
+    with tracer.start_as_current_span("activation.emit_lineage"):
+        catalog = None
+        if settings.lineage.transport != "off":
+            results = []
+            for stage, (inputs, outputs) in STAGE_DATASETS.items():
+                results.append(
+                    await emit_stage_lineage_async(
+                        config.lineage_config(settings),
+                        stage=stage,
+                        run_id=f"{event.run_id}:{stage}",
+                        parent_run_id=event.run_id,
+                        event_type="COMPLETE",
+                        inputs=inputs,
+                        outputs=outputs,
+                        snapshot_id=event.snapshot_id,
+                    )
+                )
+            catalog = DeliveryResult(
+                target=f"openlineage:{settings.lineage.transport}",
+                is_ok=all(r.ok for r in results),
+                detail="; ".join(r.detail for r in results if not r.ok) or f"{len(results)} run events",
+            )
+
     completed = ActivationCompleted(
         run_id=event.run_id,
         snapshot_id=event.snapshot_id,
         storylines=storylines.height,
-        dashboards=[],
-        notifications=[],
-        catalog=None,
+        dashboards=dashboards,
+        notifications=notifications,
+        catalog=catalog,
     )
     async with pool.acquire() as connection, connection.transaction():
-        await warehouse.replace_storylines(connection, event.snapshot_id, storylines)
         await warehouse.record_activation(
             connection,
             {
                 "run_id": event.run_id,
                 "snapshot_id": event.snapshot_id,
                 "storylines": storylines.height,
-                "dashboards": [],
-                "notifications": [],
-                "catalog": None,
+                "dashboards": [d.model_dump() for d in dashboards],
+                "notifications": [n.model_dump() for n in notifications],
+                "catalog": catalog.model_dump() if catalog else None,
             },
         )
         await db.record_completion(
@@ -85,5 +169,6 @@ async def activate(service: Service, event: ForecastPublished) -> StageOutcome:
         storylines=storylines.height,
         tiers={f"{t.tier}/{t.metric}": round(t.point, 1) for t in event.tiers},
         flagged=[c.cohort for c in event.cohorts if not c.is_threshold_met],
+        notifications=json.dumps([n.model_dump() for n in notifications]),
     )
     return StageOutcome(subject=bus.ACTIVATION_COMPLETED, event=completed, rows=storylines.height)

@@ -1,0 +1,174 @@
+"""The compose deployment files hang together: every service is built and wired the same way, no
+credential is written into the repository, and the Grafana provisioning is loadable.
+
+No Docker engine runs here, so these are static checks of compose.yaml, deploy/ and .env.example.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE = ROOT / "compose.yaml"
+DOCKERFILE = ROOT / "deploy" / "Dockerfile"
+GRAFANA = ROOT / "deploy" / "grafana"
+SERVICES = sorted(path.parent.name for path in (ROOT / "services").glob("*/pyproject.toml"))
+BUILT_IN_DATASOURCES = {"prometheus", "tempo", "loki"}  # provisioned by grafana/otel-lgtm itself
+SECRET_NAME = re.compile(r"PASSWORD|PASS$|KEY|TOKEN|SECRET", re.IGNORECASE)
+INTERPOLATION = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*([:?+-].*)?\}$")  # the whole value is one ${...}
+VARIABLE = re.compile(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)")
+URL_PASSWORD = re.compile(r"://[^:/@\s]+:(?P<password>[^@\s]+)@")
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    document = yaml.safe_load(COMPOSE.read_text(encoding="utf-8"))
+    assert isinstance(document, dict)
+    return document
+
+
+def _environment(service: dict[str, Any]) -> dict[str, str]:
+    environment = service.get("environment") or {}
+    if isinstance(environment, list):
+        environment = dict(item.split("=", 1) if "=" in item else (item, "") for item in environment)
+    return {str(key): "" if value is None else str(value) for key, value in environment.items()}
+
+
+def _strings(node: Any) -> list[str]:
+    """Every key and scalar of a parsed YAML document, as text (comments are not part of it)."""
+    if isinstance(node, dict):
+        return [text for key, value in node.items() for text in (str(key), *_strings(value))]
+    if isinstance(node, list):
+        return [text for item in node for text in _strings(item)]
+    return [] if node is None else [str(node)]
+
+
+def test_every_service_package_is_a_compose_service_built_from_the_one_dockerfile(compose: dict[str, Any]) -> None:
+    """services/<name> -> compose service <name>: deploy/Dockerfile with SERVICE=<name>, context the repo root."""
+    assert SERVICES == ["activation", "forecast", "ingestion", "transform"]
+    for name in SERVICES:
+        service = compose["services"][name]
+        assert service["build"] == {"context": ".", "dockerfile": "deploy/Dockerfile", "args": {"SERVICE": name}}
+
+
+def test_pipeline_services_wait_for_healthy_nats_and_postgres(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    for name in ("nats", "postgres"):
+        assert services[name]["healthcheck"]["test"], f"{name} has no healthcheck"
+    assert "pg_isready" in " ".join(services["postgres"]["healthcheck"]["test"])
+    for name in SERVICES:
+        depends_on = services[name]["depends_on"]
+        assert depends_on["nats"] == {"condition": "service_healthy"}, name
+        assert depends_on["postgres"] == {"condition": "service_healthy"}, name
+
+
+def test_pipeline_services_point_at_the_containers_and_the_share(compose: dict[str, Any]) -> None:
+    for name in SERVICES:
+        service = compose["services"][name]
+        environment = _environment(service)
+        assert environment["SYNO_NATS_URL"] == "nats://nats:4222", name
+        assert "@postgres:5432/" in environment["SYNO_PG_DSN"], name
+        assert environment["SYNO_DATA_DIR"] == "/data", name
+        assert environment["SYNO_OTLP_ENDPOINT"] == "http://lgtm:4318", name
+        assert any(str(volume).endswith(":/data") for volume in service["volumes"]), name
+        assert not str(service.get("user", "")).startswith(("0:", "root")), name
+    transform = _environment(compose["services"]["transform"])
+    assert transform["SYNO_TRANSFORM__DBT_PROJECT_DIR"] == "/app/dbt"
+    assert transform["SYNO_TRANSFORM__DBT_TARGET_PATH"]
+
+
+def test_no_literal_secrets_in_compose(compose: dict[str, Any]) -> None:
+    """Values of *PASSWORD*/*KEY*/*TOKEN*/*SECRET* variables, and passwords inside URLs, are ${...} interpolations."""
+    offenders = []
+    for name, service in compose["services"].items():
+        build_args = (service.get("build") or {}).get("args", {})
+        settings = {**_environment(service), **{str(key): str(value) for key, value in build_args.items()}}
+        for key, value in settings.items():
+            if SECRET_NAME.search(key) and not INTERPOLATION.match(value):
+                offenders.append(f"{name}.{key}")
+            match = URL_PASSWORD.search(value)
+            if match and not match.group("password").startswith("${"):
+                offenders.append(f"{name}.{key} (password in URL)")
+    assert offenders == []
+
+
+def test_env_example_lists_every_variable_compose_reads(compose: dict[str, Any]) -> None:
+    used = set(VARIABLE.findall("\n".join(_strings(compose))))
+    example = (ROOT / ".env.example").read_text(encoding="utf-8")
+    listed = set(re.findall(r"^#?\s*([A-Z_][A-Z0-9_]*)=", example, flags=re.MULTILINE))
+    assert used - listed == set()
+    assert re.search(r"^POSTGRES_PASSWORD=$", example, flags=re.MULTILINE), "the example must not carry a password"
+
+
+def test_files_compose_mounts_exist(compose: dict[str, Any]) -> None:
+    for name, service in compose["services"].items():
+        for volume in service.get("volumes", []):
+            source = str(volume).split(":", 1)[0]
+            if source.startswith("./deploy/"):
+                assert (ROOT / source).exists(), f"{name} mounts missing {source}"
+
+
+def test_dockerfile_is_one_pattern_for_all_services() -> None:
+    text = DOCKERFILE.read_text(encoding="utf-8")
+    assert re.search(r"^ARG SERVICE$", text, flags=re.MULTILINE)
+    assert "python:3.11-slim" in text
+    assert "COPY --from=uv /uv /uvx /bin/" in text and "ghcr.io/astral-sh/uv:" in text
+    dependency_sync, project_sync = re.findall(r"^\s+uv sync [^\n]*", text, flags=re.MULTILINE)
+    assert "--no-install-workspace" in dependency_sync and '--package "syno-${SERVICE}"' in dependency_sync
+    assert "--frozen" in dependency_sync and "--frozen" in project_sync
+    assert "--no-install-workspace" not in project_sync
+    assert re.search(r"^USER syno$", text, flags=re.MULTILINE)
+    for name in SERVICES:
+        stage = text.split(f"FROM runtime AS service-{name}\n", 1)[1].split("\nFROM ", 1)[0]
+        assert f'CMD ["python", "-m", "syno_{name}"]' in stage, name
+    assert "COPY dbt/ /app/dbt/" in text
+    assert "FROM service-${SERVICE} AS final" in text
+
+
+def test_nats_config_enables_jetstream_with_monitoring() -> None:
+    text = (ROOT / "deploy" / "nats" / "nats.conf").read_text(encoding="utf-8")
+    assert re.search(r"^jetstream\s*\{", text, flags=re.MULTILINE)
+    assert re.search(r"^\s*store_dir:", text, flags=re.MULTILINE)
+    assert re.search(r"^http_port:\s*8222$", text, flags=re.MULTILINE)
+    assert re.search(r"^max_payload:", text, flags=re.MULTILINE)
+
+
+def _datasource_uids(node: Any) -> set[str]:
+    if isinstance(node, dict):
+        found = set()
+        if isinstance(node.get("datasource"), dict) and "uid" in node["datasource"]:
+            found.add(node["datasource"]["uid"])
+        for value in node.values():
+            found |= _datasource_uids(value)
+        return found
+    if isinstance(node, list):
+        return set().union(*(_datasource_uids(item) for item in node)) if node else set()
+    return set()
+
+
+def test_grafana_provisioning_loads() -> None:
+    datasources = yaml.safe_load((GRAFANA / "provisioning" / "datasources" / "syno-postgres.yaml").read_text())
+    (postgres,) = datasources["datasources"]
+    assert postgres["uid"] == "syno-postgres"
+    assert INTERPOLATION.match(postgres["secureJsonData"]["password"])
+    providers = yaml.safe_load((GRAFANA / "provisioning" / "dashboards" / "syno.yaml").read_text())["providers"]
+    assert [provider["options"]["path"] for provider in providers] == ["/otel-lgtm/syno-dashboards"]
+
+    dashboards = sorted((GRAFANA / "dashboards").glob("*.json"))
+    assert [path.name for path in dashboards] == ["syno-forecast-accuracy.json", "syno-pipeline-health.json"]
+    uids = []
+    for path in dashboards:
+        board = json.loads(path.read_text(encoding="utf-8"))
+        assert board["uid"] and board["title"], path.name
+        assert board["panels"], path.name
+        assert _datasource_uids(board) <= BUILT_IN_DATASOURCES | {"syno-postgres", "-- Grafana --"}, path.name
+        panel_ids = [panel["id"] for panel in board["panels"]]
+        assert len(panel_ids) == len(set(panel_ids)), path.name
+        uids.append(board["uid"])
+    assert len(uids) == len(set(uids))
