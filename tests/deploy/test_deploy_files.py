@@ -13,6 +13,9 @@ from typing import Any
 
 import pytest
 import yaml
+from pydantic import BaseModel
+
+from syno_shared.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "compose.yaml"
@@ -104,6 +107,37 @@ def test_env_example_lists_every_variable_compose_reads(compose: dict[str, Any])
     listed = set(re.findall(r"^#?\s*([A-Z_][A-Z0-9_]*)=", example, flags=re.MULTILINE))
     assert used - listed == set()
     assert re.search(r"^POSTGRES_PASSWORD=$", example, flags=re.MULTILINE), "the example must not carry a password"
+
+
+# Variables named SYNO_* that only compose reads (interpolation), not the services' settings.
+COMPOSE_ONLY = {
+    "SYNO_SHARE",
+    "SYNO_UID",
+    "SYNO_GID",
+    "SYNO_BIND_ADDRESS",
+    "SYNO_IMAGE_TAG",
+    "SYNO_CONTAINER_MAPPING_DIR",
+}
+
+
+def _is_setting(variable: str) -> bool:
+    """SYNO_A__B__C names a field of Settings (nested groups split on a double underscore)."""
+    model: type[BaseModel] = Settings
+    *groups, leaf = variable.removeprefix("SYNO_").lower().split("__")
+    for group in groups:
+        annotation = model.model_fields[group].annotation if group in model.model_fields else None
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return False
+        model = annotation
+    return leaf in model.model_fields
+
+
+def test_syno_variables_name_real_settings(compose: dict[str, Any]) -> None:
+    """Every SYNO_* variable given to a container or listed in .env.example is one the services read."""
+    given = {key for name in SERVICES for key in _environment(compose["services"][name]) if key.startswith("SYNO_")}
+    example = (ROOT / ".env.example").read_text(encoding="utf-8")
+    listed = set(re.findall(r"^#?\s*(SYNO_[A-Z0-9_]+)=", example, flags=re.MULTILINE)) - COMPOSE_ONLY
+    assert sorted(variable for variable in given | listed if not _is_setting(variable)) == []
 
 
 def test_files_compose_mounts_exist(compose: dict[str, Any]) -> None:

@@ -121,11 +121,16 @@ class CleanResult:
 # --- cells -------------------------------------------------------------------------------------
 
 
+def clean_cell(text: pl.Expr) -> pl.Expr:
+    """Trim, and turn the null tokens ('NULL', 'n/a', '-', '', ...) into null."""
+    trimmed = text.str.strip_chars()
+    return pl.when(~trimmed.is_in(NULL_TOKENS)).then(trimmed)
+
+
 def clean_text(text: pl.Expr) -> pl.Expr:
-    """Trim, collapse inner runs of whitespace, and turn the null tokens ('NULL', 'n/a', '-', '') into null."""
+    """clean_cell, with inner runs of whitespace (tabs, newlines, no-break spaces) collapsed to one space."""
     # Only runs of 2+ whitespace or a lone tab/newline/no-break space need rewriting: cheaper than \s+.
-    collapsed = text.str.replace_all(r"\s{2,}|[^\S ]", " ").str.strip_chars(" ")
-    return pl.when(~collapsed.is_in(NULL_TOKENS)).then(collapsed)
+    return clean_cell(text.str.replace_all(r"\s{2,}|[^\S ]", " "))
 
 
 def as_text(column: pl.Expr, dtype: pl.DataType) -> pl.Expr:
@@ -234,7 +239,7 @@ def drop_reason(
     blank = pl.all_horizontal(cell.is_null() for cell in contract_cells)
     repeated_header = invoice_number.str.contains(r"(?i)^PI$")
     if invoice_date_text is not None:
-        repeated_header = repeated_header | invoice_date_text.str.contains(r"(?i)^Inv ?Date$")
+        repeated_header = repeated_header | invoice_date_text.str.contains(r"(?i)^Inv\s*Date$")
     subtotal = (
         customer.str.contains(_SUBTOTAL)
         | invoice_number.str.contains(_SUBTOTAL)
@@ -403,7 +408,8 @@ def clean_sales(
             stage_one.append(as_text(cell, dtype).alias(name))
         else:
             source_dtypes[name] = pl.String() if dtype == pl.String else dtype
-            stage_one.append((clean_text(cell) if dtype == pl.String else cell).alias(_source(name)))
+            # A number or date has no inner spaces to collapse: trimming is enough (and cheaper).
+            stage_one.append((clean_cell(cell) if dtype == pl.String else cell).alias(_source(name)))
     stage_one.append(extras_json(extras).alias("extras"))
     staged = frame.with_row_index(_ROW, offset=1).select(stage_one)
 
