@@ -79,7 +79,7 @@ def test_an_empty_file_is_never_ready_and_a_vanished_file_is_forgotten() -> None
     [
         ("../../etc/passwd.xlsx", "___etc_passwd.xlsx"),
         ("a/b.xlsx", "a_b.xlsx"),
-        ('sales "Q4" \'24\'.xlsx', "sales _Q4_ _24_.xlsx"),
+        ("sales \"Q4\" '24'.xlsx", "sales _Q4_ _24_.xlsx"),
         ("ventes été.xlsx", "ventes été.xlsx"),
         ("..", "workbook"),
     ],

@@ -36,8 +36,17 @@ def write_xlsx(path: Path, sheets: dict[str, list[list[object]]]) -> Path:
 
 
 def line(i: int) -> list[object]:
-    return [f"PI{i}", dt.datetime(2024, 1, 1) + dt.timedelta(days=i % 300), "Müller IT", "Germany", "RS1221+",
-            i % 5 + 1, "EUR", 1000.0 + i, "Ann"]
+    return [
+        f"PI{i}",
+        dt.datetime(2024, 1, 1) + dt.timedelta(days=i % 300),
+        "Müller IT",
+        "Germany",
+        "RS1221+",
+        i % 5 + 1,
+        "EUR",
+        1000.0 + i,
+        "Ann",
+    ]
 
 
 def test_every_sheet_lands_with_all_rows_and_a_title_row_above_the_header(tmp_path: Path) -> None:

@@ -633,8 +633,8 @@ def test_c2_products_get_service_capacity_and_plan_from_the_keywords(reference: 
     )
 
 
-def test_every_row_of_a_c2_sheet_is_a_c2_row(reference: Reference) -> None:
-    """On '2024-C2' a product whose type is not C2 still gets C2 fields; a blank one stays UNMAPPED."""
+def test_c2_fields_follow_the_product_type_not_the_sheet(reference: Reference) -> None:
+    """On '2024-C2' a product whose type is not C2 keeps its own classification and gets no C2 fields."""
     sheet = pl.DataFrame({"PI": ["A1", "A2"], "Product": ["Storage 100G plan", None]})
 
     result = clean(sheet, reference, sheet_name="2024-C2")
@@ -644,10 +644,10 @@ def test_every_row_of_a_c2_sheet_is_a_c2_row(reference: Reference) -> None:
         expected(
             product=["STORAGE 100G PLAN", None],
             product_type=["UNMAPPED", "UNMAPPED"],
-            sub_cat=["C2-STORAGE-100G-UNKNOWN", "UNMAPPED"],
-            c2_service_family=["STORAGE", "UNKNOWN"],
-            c2_capacity=["100G", "UNKNOWN"],
-            c2_plan=["UNKNOWN", "UNKNOWN"],
+            sub_cat=["UNMAPPED", "UNMAPPED"],
+            c2_service_family=[None, None],
+            c2_capacity=[None, None],
+            c2_plan=[None, None],
         ),
     )
 

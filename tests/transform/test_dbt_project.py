@@ -49,48 +49,89 @@ REF_FILES = {
 D = dt.date
 
 
-def line(
-    snapshot: str, sheet: str, row: int, invoice: str, date: dt.date | None, customer: str, country: str,
-    region: str, quantity: int, revenue_usd: float | None, product_type: str, sub_cat: str,
-    tier: str | None = None, c2: tuple[str, str, str] | None = None,
-) -> dict[str, Any]:  # fmt: skip
-    family, capacity, plan = c2 or (None, None, None)
+# sheet, row, invoice, invoice date, customer, country, region, quantity, revenue_usd, product type, sub-category
+Line = tuple[str, int, str, dt.date | None, str, str, str, int, float | None, str, str]
+GOOD: list[Line] = [
+    ("2023", 1, "INV1", D(2023, 2, 10), "Acme GmbH", "Germany", "DE", 2, 2100.0, "SERVER", "SVR-RM-GP-T3"),
+    ("2023", 2, "INV2", D(2023, 5, 5), "Acme GmbH", "germany", "DE", 3, 1050.0, "SERVER", "SVR-DT-DS-T2"),
+    ("2023", 3, "INV3", D(2023, 3, 1), "Bolt SARL", "France", "FR", 1, 1500.0, "SERVER", "SVR-RM-GP-T1"),
+    # unknown country and currency: kept, revenue unknown
+    ("2023", 4, "INV4", D(2023, 8, 1), "Çafé Ltd", "Narnia", "UNMAPPED", 10, None, "DRIVE", "DRV-HD-T2"),
+    # no invoice date: left out of every mart
+    ("2023", 5, "INV5", None, "Acme GmbH", "Germany", "DE", 1, 1050.0, "SERVER", "SVR-RM-GP-T3"),
+    ("2024", 1, "INV6", D(2024, 2, 15), "Acme GmbH", "Germany", "DE", 1, 1050.0, "SERVER", "SVR-RM-GP-T3"),
+    # a return
+    ("2024", 2, "INV7", D(2024, 2, 20), "Bolt SARL", "France", "FR", -1, -1500.0, "SERVER", "SVR-RM-GP-T1"),
+    ("2024", 3, "INV8", D(2024, 4, 10), "Dune KK", "Japan", "JP", 1, 6700.0, "SERVER", "SVR-RM-GP-T4"),
+    ("2024-C2", 1, "INV9", D(2024, 1, 15), "Acme GmbH", "Germany", "DE", 5, 500.0, "C2-SAAS", "C2-BACKUP-1T-BUSINESS"),
+    (
+        "2024-C2",
+        2,
+        "INV10",
+        D(2024, 2, 3),
+        "Echo Inc",
+        "USA",
+        "US",
+        3,
+        300.0,
+        "C2-HYBRID",
+        "C2-STORAGE-UNKNOWN-ADVANCED",
+    ),
+    (
+        "2024-C2",
+        3,
+        "INV11",
+        D(2024, 2, 3),
+        "Echo Inc",
+        "USA",
+        "US",
+        2,
+        200.0,
+        "C2-HYBRID",
+        "C2-STORAGE-UNKNOWN-ADVANCED",
+    ),
+    ("2024-C2", 4, "INV12", D(2024, 5, 20), "Acme GmbH", "Germany", "DE", 1, 100.0, "C2-SAAS", "C2-BACKUP-1T-BUSINESS"),
+]
+STALE: list[Line] = [("2023", 1, "OLD", D(2023, 2, 1), "Ghost AG", "Germany", "DE", 99, 1e9, "SERVER", "SVR-RM-GP-T2")]
+BROKEN: list[Line] = [
+    *GOOD,
+    ("2024", 9, "BAD", D(2024, 3, 1), "Acme GmbH", "Germany", "DE", 1, 1.0, "SERVER", "SVR-RM-GP-T9"),
+]
+
+
+def raw_row(snapshot: str, line: Line) -> dict[str, Any]:
+    """A raw.sales_lines row as the loader writes it (tier and C2 fields read off the sub-category)."""
+    sheet, row, invoice, date, customer, country, region, quantity, revenue_usd, product_type, sub_cat = line
+    is_c2 = sheet.endswith("-C2")
+    family, capacity, plan = sub_cat.split("-")[1:] if is_c2 else (None, None, None)
     return {
-        "snapshot_id": snapshot, "source_sheet": sheet, "source_row": row,
-        "sheet_kind": "c2" if sheet.endswith("-C2") else "hardware", "sheet_year": int(sheet[:4]),
-        "invoice_number": invoice, "invoice_date": date, "customer": customer, "country": country,
-        "region": region, "quantity": quantity, "revenue_usd": revenue_usd, "product_type": product_type,
-        "sub_cat": sub_cat, "tier": tier, "c2_service_family": family, "c2_capacity": capacity,
-        "c2_plan": plan, "is_country_unmapped": region == "UNMAPPED",
-        "is_currency_unmapped": revenue_usd is None, "is_product_unmapped": False,
-    }  # fmt: skip
-
-
-def snapshot_lines(snapshot: str) -> list[dict[str, Any]]:
-    rm, backup, storage = "SVR-RM-GP-", ("BACKUP", "1T", "BUSINESS"), ("STORAGE", "UNKNOWN", "ADVANCED")
-    return [
-        line(snapshot, "2023", 1, "INV1", D(2023, 2, 10), "Acme GmbH", "Germany", "DE", 2, 2100.0, "SERVER", rm + "T3", "T3"),
-        line(snapshot, "2023", 2, "INV2", D(2023, 5, 5), "Acme GmbH", "germany", "DE", 3, 1050.0, "SERVER", "SVR-DT-DS-T2"),
-        line(snapshot, "2023", 3, "INV3", D(2023, 3, 1), "Bolt SARL", "France", "FR", 1, 1500.0, "SERVER", rm + "T1", "T1"),
-        # unknown country and currency: kept, revenue unknown
-        line(snapshot, "2023", 4, "INV4", D(2023, 8, 1), "Çafé Ltd", "Narnia", "UNMAPPED", 10, None, "DRIVE", "DRV-HD-T2"),
-        # no invoice date: left out of every mart
-        line(snapshot, "2023", 5, "INV5", None, "Acme GmbH", "Germany", "DE", 1, 1050.0, "SERVER", rm + "T3", "T3"),
-        line(snapshot, "2024", 1, "INV6", D(2024, 2, 15), "Acme GmbH", "Germany", "DE", 1, 1050.0, "SERVER", rm + "T3", "T3"),
-        # a return
-        line(snapshot, "2024", 2, "INV7", D(2024, 2, 20), "Bolt SARL", "France", "FR", -1, -1500.0, "SERVER", rm + "T1", "T1"),
-        line(snapshot, "2024", 3, "INV8", D(2024, 4, 10), "Dune KK", "Japan", "JP", 1, 6700.0, "SERVER", rm + "T4", "T4"),
-        line(snapshot, "2024-C2", 1, "INV9", D(2024, 1, 15), "Acme GmbH", "Germany", "DE", 5, 500.0, "C2-SAAS", "C2-BACKUP-1T-BUSINESS", c2=backup),
-        line(snapshot, "2024-C2", 2, "INV10", D(2024, 2, 3), "Echo Inc", "USA", "US", 3, 300.0, "C2-HYBRID", "C2-STORAGE-UNKNOWN-ADVANCED", c2=storage),
-        line(snapshot, "2024-C2", 3, "INV11", D(2024, 2, 3), "Echo Inc", "USA", "US", 2, 200.0, "C2-HYBRID", "C2-STORAGE-UNKNOWN-ADVANCED", c2=storage),
-        line(snapshot, "2024-C2", 4, "INV12", D(2024, 5, 20), "Acme GmbH", "Germany", "DE", 1, 100.0, "C2-SAAS", "C2-BACKUP-1T-BUSINESS", c2=backup),
-    ]  # fmt: skip
+        "snapshot_id": snapshot,
+        "source_sheet": sheet,
+        "source_row": row,
+        "sheet_kind": "c2" if is_c2 else "hardware",
+        "sheet_year": int(sheet[:4]),
+        "invoice_number": invoice,
+        "invoice_date": date,
+        "customer": customer,
+        "country": country,
+        "region": region,
+        "quantity": quantity,
+        "revenue_usd": revenue_usd,
+        "product_type": product_type,
+        "sub_cat": sub_cat,
+        "tier": sub_cat.rsplit("-", 1)[1] if sub_cat.startswith("SVR-RM-") else None,
+        "c2_service_family": family,
+        "c2_capacity": capacity,
+        "c2_plan": plan,
+        "is_country_unmapped": region == "UNMAPPED",
+        "is_currency_unmapped": revenue_usd is None,
+        "is_product_unmapped": False,
+    }
 
 
 def all_snapshots() -> list[dict[str, Any]]:
-    stale = [line("stale", "2023", 1, "OLD", D(2023, 2, 1), "Ghost AG", "Germany", "DE", 99, 1e9, "SERVER", "SVR-RM-GP-T2", "T2")]
-    broken = [*snapshot_lines("broken"), line("broken", "2024", 9, "BAD", D(2024, 3, 1), "Acme GmbH", "Germany", "DE", 1, 1.0, "SERVER", "SVR-RM-GP-T9", "T9")]  # fmt: skip
-    return [*snapshot_lines("good"), *stale, *broken]
+    snapshots = {"good": GOOD, "stale": STALE, "broken": BROKEN}
+    return [raw_row(snapshot, line) for snapshot, lines in snapshots.items() for line in lines]
 
 
 @dataclass

@@ -7,7 +7,6 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import asyncpg
 import polars as pl
 import pytest
 
@@ -104,7 +103,7 @@ def sample(tmp_path: Path, data_dir: Path, seed: int) -> tuple[Path, SampleRepor
 
 def quarterly(frame: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
     return (
-        frame.group_by(quarter=pl.col("invoice_date").dt.truncate("1q"), *keys)
+        frame.group_by(pl.col("invoice_date").dt.truncate("1q").alias("quarter"), *keys)
         .agg(pl.col("quantity").sum().cast(pl.Int64), pl.col("revenue_usd").sum().round(2))
         .sort("quarter", *keys)
     )

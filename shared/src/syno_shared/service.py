@@ -21,7 +21,6 @@ from syno_shared.settings import Settings
 from syno_shared.stage import StageContext
 from syno_shared.telemetry import Telemetry, setup_telemetry
 
-
 Handler = Callable[..., Awaitable[None]]
 
 

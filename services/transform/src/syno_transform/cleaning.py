@@ -327,10 +327,11 @@ def c2_field(product: pl.Expr, keywords: pl.DataFrame, field: str) -> pl.Expr:
     )
 
 
-def classify_products(product_raw: pl.LazyFrame, reference: Reference, *, is_c2_sheet: bool) -> pl.LazyFrame:
+def classify_products(product_raw: pl.LazyFrame, reference: Reference) -> pl.LazyFrame:
     """One row per distinct product_raw: product, product_tag, type, sub_cat, tier, C2 fields, flag."""
     product = pl.col("product")
-    is_c2 = pl.col("product_type").is_in(C2_PRODUCT_TYPES) | pl.lit(is_c2_sheet)
+    # C2 by product type, not by sheet: 'C2 Surveillance' on a C2 sheet keeps its own SVS-C2-* sub-category.
+    is_c2 = pl.col("product_type").is_in(C2_PRODUCT_TYPES)
     c2_fields = {
         "c2_service_family": "service_family",
         "c2_capacity": "capacity",
@@ -447,7 +448,7 @@ def clean_sales(
         pl.lit(kind_name, dtype=pl.String).alias("sheet_kind"),
         pl.lit(year, dtype=pl.Int32).alias("sheet_year"),
     )
-    products = classify_products(staged.select("product_raw"), reference, is_c2_sheet=kind_name == "c2")
+    products = classify_products(staged.select("product_raw"), reference)
     classified = converted.join(
         products, on="product_raw", how="left", nulls_equal=True, maintain_order="left"
     ).with_columns(
