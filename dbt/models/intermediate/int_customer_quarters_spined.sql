@@ -69,39 +69,18 @@ spine as (
 
 ),
 
-customer_quarter_mix as (
+customer_firsts as (
 
-    -- What the customer bought (positive quantity) in each quarter, in any region.
+    -- When the customer first bought (positive quantity, any region) each kind of product.
     select
         customer,
-        quarter,
-        bool_or(is_svr_rm and quantity > 0) as bought_svr_rm,
-        bool_or(is_svr_desktop and quantity > 0) as bought_svr_desktop,
-        bool_or(is_c2 and quantity > 0) as bought_c2,
-        bool_or(not is_c2 and quantity > 0) as bought_non_c2
+        min(quarter) filter (where is_svr_rm and quantity > 0) as first_svr_rm_quarter,
+        min(quarter) filter (where is_svr_desktop and quantity > 0) as first_svr_desktop_quarter,
+        min(quarter) filter (where is_c2 and quantity > 0) as first_c2_quarter,
+        min(quarter) filter (where not is_c2 and quantity > 0) as first_non_c2_quarter
 
     from customer_lines
-    group by customer, quarter
-
-),
-
-customer_history as (
-
-    -- What the customer had bought up to and including each spine quarter.
-    select
-        spine.customer,
-        spine.region,
-        spine.quarter,
-        coalesce(bool_or(customer_quarter_mix.bought_svr_rm), false) as has_svr_rm,
-        coalesce(bool_or(customer_quarter_mix.bought_svr_desktop), false) as has_svr_desktop,
-        coalesce(bool_or(customer_quarter_mix.bought_c2), false) as has_c2,
-        coalesce(bool_or(customer_quarter_mix.bought_non_c2), false) as has_non_c2
-
-    from spine
-    left join customer_quarter_mix
-        on customer_quarter_mix.customer = spine.customer
-        and customer_quarter_mix.quarter <= spine.quarter
-    group by spine.customer, spine.region, spine.quarter
+    group by customer
 
 ),
 
@@ -114,20 +93,19 @@ joined as (
         spine.first_quarter,
         -- No line that quarter: 0. Lines whose currency is unmapped carry no revenue (null) and add nothing.
         coalesce(customer_region_quarters.revenue_usd, 0) as revenue_usd,
-        customer_history.has_svr_rm,
-        customer_history.has_svr_desktop,
-        customer_history.has_c2,
-        customer_history.has_non_c2
+        -- What the customer had bought (any region) up to and including the quarter.
+        coalesce(customer_firsts.first_svr_rm_quarter <= spine.quarter, false) as has_svr_rm,
+        coalesce(customer_firsts.first_svr_desktop_quarter <= spine.quarter, false) as has_svr_desktop,
+        coalesce(customer_firsts.first_c2_quarter <= spine.quarter, false) as has_c2,
+        coalesce(customer_firsts.first_non_c2_quarter <= spine.quarter, false) as has_non_c2
 
     from spine
     left join customer_region_quarters
         on customer_region_quarters.customer = spine.customer
         and customer_region_quarters.region = spine.region
         and customer_region_quarters.quarter = spine.quarter
-    inner join customer_history
-        on customer_history.customer = spine.customer
-        and customer_history.region = spine.region
-        and customer_history.quarter = spine.quarter
+    inner join customer_firsts
+        on customer_firsts.customer = spine.customer
 
 ),
 

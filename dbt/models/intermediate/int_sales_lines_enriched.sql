@@ -24,7 +24,8 @@ dated as (
 country_names as (
 
     -- The loader matched countries on a key (trimmed, whitespace collapsed, lower-cased): report
-    -- each country under the mapping file's spelling, whatever the workbook's casing.
+    -- each country under the mapping file's spelling, whatever the workbook's casing. The loader
+    -- already trims and collapses the cell, so lower() is all the line side needs.
     select
         lower(btrim(regexp_replace(country, '\s+', ' ', 'g'))) as country_key,
         min(country) as country_name
@@ -88,7 +89,7 @@ enriched as (
 
     from dated
     left join country_names
-        on country_names.country_key = lower(btrim(regexp_replace(dated.country, '\s+', ' ', 'g')))
+        on country_names.country_key = lower(dated.country)
 
 ),
 

@@ -55,7 +55,8 @@ def build_quarterly_series(frame: pl.DataFrame, *, last_complete_quarter: date) 
     """Build one zero-filled quarterly series per ``series_id``, sorted by id.
 
     ``frame`` is long: ``series_id`` (string), ``quarter`` (Date, any day in the quarter; normalised to its
-    first day), ``value`` (numeric; several rows for one quarter are summed, nulls count as zero).
+    first day), ``value`` (numeric; several rows for one quarter are summed, nulls count as zero, NaN and
+    infinities are rejected).
     Quarters after ``last_complete_quarter``: the one right after it is the partial current quarter and is
     returned as ``actual_to_date``; anything later is rejected, since it cannot be a real observation.
     """
@@ -80,6 +81,12 @@ def build_quarterly_series(frame: pl.DataFrame, *, last_complete_quarter: date) 
     )
     if per_quarter["series_id"].null_count():
         raise SeriesFrameError("series frame has rows without a series_id")
+    not_finite = per_quarter.filter(~pl.col("value").is_finite())
+    if not_finite.height:
+        first = not_finite.row(0, named=True)
+        raise SeriesFrameError(
+            f"{not_finite.height} quarter(s) with a NaN or infinite value, e.g. series {first['series_id']!r}"
+        )
     too_late = per_quarter.filter(pl.col("quarter") > current)
     if too_late.height:
         first = too_late.sort("quarter").row(0, named=True)

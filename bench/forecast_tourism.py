@@ -1,0 +1,132 @@
+"""Accuracy benchmark: the forecast engine on the tourism competition's 427 quarterly series, horizon 8.
+
+Same engine, model set and selection rule as the service; only the horizon differs (the backtest holds
+out the last 8 in-sample quarters, the forecast covers the 8 out-of-sample quarters).
+
+    uv run python bench/forecast_tourism.py [DATA_DIR] [--models a,b,...] [--workers 2] [--limit N]
+
+DATA_DIR defaults to $SYNO_TOURISM_DIR, else ../shared/benchdata/tourism relative to the repo root.
+Reported: MAPE and MASE over horizons 1-8 (as in the competition paper: MAPE averaged over all series and
+horizons, MASE scaled by the in-sample seasonal naive at lag 4), the share of series each model was
+chosen for, and the empirical coverage of the 80% and 95% intervals.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from syno_forecast.backtest import SeriesForecast
+from syno_forecast.engine import evaluate_parallel
+from syno_forecast.models import parse_models
+from syno_forecast.series import QuarterlySeries
+
+HORIZON = 8
+GOAL_MAPE = 14.8
+GOAL_MASE = 1.50
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class TourismSeries:
+    series: QuarterlySeries
+    actual: np.ndarray
+
+
+def _columns(path: Path) -> dict[str, list[float]]:
+    frame = pl.read_csv(path, infer_schema_length=0)
+    return {name: [float(cell) for cell in frame[name].to_list() if cell not in (None, "")] for name in frame.columns}
+
+
+def load_tourism(folder: Path) -> list[TourismSeries]:
+    """Read quarterly_in.csv / quarterly_oos.csv (header rows: length, start year, start quarter)."""
+    insample, outsample = _columns(folder / "quarterly_in.csv"), _columns(folder / "quarterly_oos.csv")
+    loaded = []
+    for name, cells in insample.items():
+        length, year, quarter = int(cells[0]), int(cells[1]), int(cells[2])
+        values = tuple(cells[3 : 3 + length])
+        oos = outsample[name]
+        actual = np.array(oos[3 : 3 + int(oos[0])])
+        start = date(year, 3 * (quarter - 1) + 1, 1)
+        loaded.append(TourismSeries(QuarterlySeries(name, start, values, None, 0), actual))
+    return loaded
+
+
+def _scale(values: np.ndarray) -> float:
+    return float(np.mean(np.abs(values[4:] - values[:-4])))
+
+
+@dataclass(frozen=True)
+class TourismScore:
+    mape: float
+    mase: float
+    coverage_80: float
+    coverage_95: float
+    shares: dict[str, float]
+
+
+def score(data: list[TourismSeries], results: list[SeriesForecast]) -> TourismScore:
+    mape, mase, in80, in95 = [], [], [], []
+    for item, result in zip(data, results, strict=True):
+        point = np.array([row.point for row in result.forecasts])
+        actual = item.actual
+        mape.append(np.mean(100 * np.abs(actual - point) / np.abs(actual)))
+        mase.append(np.mean(np.abs(actual - point)) / _scale(np.array(item.series.values)))
+        for row, value in zip(result.forecasts, actual, strict=True):
+            in80.append(row.lower_80 <= value <= row.upper_80)
+            in95.append(row.lower_95 <= value <= row.upper_95)
+    chosen = Counter(result.model for result in results)
+    return TourismScore(
+        mape=float(np.mean(mape)),
+        mase=float(np.mean(mase)),
+        coverage_80=100 * float(np.mean(in80)),
+        coverage_95=100 * float(np.mean(in95)),
+        shares={name: 100 * count / len(results) for name, count in chosen.most_common()},
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    default_dir = os.environ.get("SYNO_TOURISM_DIR", str(REPO_ROOT / ".." / "shared" / "benchdata" / "tourism"))
+    parser.add_argument("data_dir", nargs="?", default=default_dir)
+    parser.add_argument("--models", default=None, help="comma-separated model names (default: the service's)")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--limit", type=int, default=None, help="first N series only (quick runs)")
+    args = parser.parse_args(argv)
+
+    models = args.models.split(",") if args.models else None
+    data = load_tourism(Path(args.data_dir))[: args.limit]
+    for item in data:
+        assert item.series.start is not None and len(item.actual) == HORIZON
+    started = time.perf_counter()
+    # Each series ends in its own quarter; last_complete_quarter only dates series without history (none here).
+    results = evaluate_parallel(
+        [item.series for item in data],
+        last_complete_quarter=date(2000, 1, 1),
+        horizon=HORIZON,
+        models=models,
+        workers=args.workers,
+    )
+    elapsed = time.perf_counter() - started
+    report = score(data, results)
+    print(f"tourism quarterly: {len(data)} series, horizon {HORIZON}, models {[str(m) for m in parse_models(models)]}")
+    print(f"  MAPE 1-{HORIZON}: {report.mape:.2f}  (goal <= {GOAL_MAPE}; ETS reference 15.31)")
+    print(f"  MASE 1-{HORIZON}: {report.mase:.3f}  (goal <= {GOAL_MASE}; ETS reference 1.59)")
+    print(f"  coverage: 80% interval {report.coverage_80:.1f}%, 95% interval {report.coverage_95:.1f}%")
+    print("  chosen: " + ", ".join(f"{name} {share:.1f}%" for name, share in report.shares.items()))
+    print(f"  time: {elapsed:.1f} s with {args.workers} worker(s)")
+    print("  goals met" if report.mape <= GOAL_MAPE and report.mase <= GOAL_MASE else "  goals NOT met")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
