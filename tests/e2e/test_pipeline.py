@@ -42,10 +42,16 @@ async def _svr_rm_mart(dsn: str) -> pl.DataFrame:
 
 
 def test_dropped_workbook_reaches_activation_with_right_marts_and_one_trace(
-    endpoints: Endpoints, data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    endpoints: Endpoints,
+    data_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
 ) -> None:
     receiver = OtlpReceiver()
     server = serve(receiver)
+    request.addfinalizer(server.server_close)
+    request.addfinalizer(server.shutdown)
     monkeypatch.setenv("SYNO_OTLP_ENDPOINT", f"http://127.0.0.1:{server.server_port}")
     monkeypatch.setenv("SYNO_INGESTION__POLL_SECONDS", "0.3")
     settings = Settings(data_dir=data_dir)
@@ -90,6 +96,5 @@ def test_dropped_workbook_reaches_activation_with_right_marts_and_one_trace(
         if len(services) == 4:
             break
         time.sleep(0.5)
-    server.shutdown()
     assert len(trace_ids) == 1
     assert services == {"syno-ingestion", "syno-transform", "syno-forecast", "syno-activation"}

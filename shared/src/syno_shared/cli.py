@@ -64,10 +64,12 @@ def service_processes(
     processes = []
     try:
         for name in SERVICES:
-            log = (log_dir / f"{name}.log").open("ab")
-            processes.append(
-                subprocess.Popen([sys.executable, "-m", f"syno_{name}"], env=env, stdout=log, stderr=subprocess.STDOUT)
-            )
+            with (log_dir / f"{name}.log").open("ab") as log:  # the child keeps its own descriptor
+                processes.append(
+                    subprocess.Popen(
+                        [sys.executable, "-m", f"syno_{name}"], env=env, stdout=log, stderr=subprocess.STDOUT
+                    )
+                )
         yield processes
     finally:
         for process in processes:
