@@ -182,3 +182,13 @@ def test_a_failing_dbt_test_stops_the_run_and_keeps_the_previous_marts(harness: 
     assert "accepted_values" in caught.value.message and "tier" in caught.value.message
     after = harness.fetch("select * from marts.svr_rm_quarterly order by quarter, tier")
     assert after.equals(before)
+
+
+def test_raw_keeps_only_the_configured_number_of_snapshots(harness: Harness, tmp_path: Path) -> None:
+    harness.settings.transform.raw_retention_snapshots = 1
+    first, _ = sample(tmp_path, harness.settings.data_dir, seed=25)
+    second, _ = sample(tmp_path, harness.settings.data_dir, seed=26)
+    harness.transform(landed_event(first, harness.settings.data_dir))
+    harness.transform(landed_event(second, harness.settings.data_dir))
+    kept = harness.fetch("select distinct snapshot_id from raw.sales_lines")["snapshot_id"].to_list()
+    assert kept == [file_sha256(second)]

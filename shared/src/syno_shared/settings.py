@@ -26,6 +26,9 @@ class TransformSettings(BaseModel):
         default=None, description="Where dbt writes artifacts; default: SYNO_DATA_DIR/processed/dbt."
     )
     top_customers: int = Field(default=20, ge=1, description="Customers ranked in the top-N marts.")
+    raw_retention_snapshots: int = Field(
+        default=12, ge=1, description="Snapshots kept in raw.sales_lines for audit; older ones are pruned."
+    )
 
 
 class ForecastSettings(BaseModel):

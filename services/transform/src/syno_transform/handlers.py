@@ -111,6 +111,7 @@ async def transform_workbook(service: Service, dbt: WarmDbt, event: WorkbookLand
         latest_complete_quarter=latest_complete_quarter(freshness),
     )
     breaches = [gate for gate in gates if not gate.passed and gate.severity == "error"]
+    pruned = 0
     with tracer.start_as_current_span("transform.publish_lineage"):
         async with pool.acquire() as connection, connection.transaction():
             await warehouse.record_quality(connection, event.run_id, event.snapshot_id, gates)
@@ -132,12 +133,13 @@ async def transform_workbook(service: Service, dbt: WarmDbt, event: WorkbookLand
                     subject=bus.MARTS_READY,
                     event_json=ready.model_dump_json(),
                 )
+                pruned = await warehouse.prune_snapshots(connection, keep=settings.transform.raw_retention_snapshots)
     if breaches:
         raise QualityGateFailed(
             "quality gates breached: " + "; ".join(f"{gate.name} ({gate.detail})" for gate in breaches),
             code="quality_gate_failed",
         )
-    log.info("marts_ready", rows=lines.height, dropped=dropped, dbt_seconds=round(build.seconds, 2))
+    log.info("marts_ready", rows=lines.height, pruned_rows=pruned, dropped=dropped, dbt_seconds=round(build.seconds, 2))
     return StageOutcome(
         subject=bus.MARTS_READY,
         event=ready,

@@ -1,0 +1,77 @@
+"""Quality gates on small frames, with limits and results written out by hand."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import polars as pl
+import pytest
+
+from syno_shared.events import QualityGateResult
+from syno_transform.quality import load_gates, run_quality_gates
+
+GATES = [
+    {"name": "row_count_delta", "severity": "error", "max_drop_share": 0.10},
+    {"name": "null_share", "severity": "error", "columns": ["customer", "quantity"], "max_share": 0.30},
+    {"name": "unmapped_share", "severity": "warn", "max_share": 0.20},
+    {"name": "reconciliation", "severity": "error", "tolerance_usd": 0.01},
+]
+
+
+def lines() -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "invoice_date": [date(2024, 1, 5), date(2024, 2, 1), date(2024, 4, 2), None],
+            "customer": ["A", None, "B", "C"],
+            "quantity": [1, 2, 3, 4],
+            "revenue_usd": [100.0, 50.0, 25.0, 7.0],
+            "is_country_unmapped": [False, True, False, False],
+            "is_currency_unmapped": [False, False, False, False],
+            "is_product_unmapped": [False, False, False, True],
+        }
+    )
+
+
+def marts(first_quarter: float) -> pl.DataFrame:
+    return pl.DataFrame({"quarter": [date(2024, 1, 1), date(2024, 4, 1)], "revenue_usd": [first_quarter, 25.0]})
+
+
+def by_name(results: list[QualityGateResult]) -> dict[str, QualityGateResult]:
+    return {result.name: result for result in results}
+
+
+def test_all_gates_hold_on_consistent_data() -> None:
+    results = by_name(run_quality_gates(GATES, lines=lines(), previous_rows=4, mart_quarter_totals=marts(150.0)))
+    assert results["row_count_delta"].observed == 0.0 and results["row_count_delta"].passed
+    assert results["null_share"].observed == 0.25 and results["null_share"].passed
+    assert "customer" in results["null_share"].detail
+    assert results["unmapped_share"].observed == 0.5 and not results["unmapped_share"].passed
+    assert results["unmapped_share"].severity == "warn"
+    assert results["reconciliation"].observed == 0.0 and results["reconciliation"].passed
+
+
+def test_a_shrinking_snapshot_and_a_mart_gap_breach_their_gates() -> None:
+    results = by_name(run_quality_gates(GATES, lines=lines(), previous_rows=8, mart_quarter_totals=marts(149.0)))
+    assert results["row_count_delta"].observed == 0.5 and not results["row_count_delta"].passed
+    assert results["reconciliation"].observed == pytest.approx(1.0) and not results["reconciliation"].passed
+
+
+def test_first_snapshot_has_no_row_count_baseline() -> None:
+    results = by_name(run_quality_gates(GATES, lines=lines(), previous_rows=None, mart_quarter_totals=marts(150.0)))
+    assert results["row_count_delta"].passed and "no before" in results["row_count_delta"].detail
+
+
+def test_unknown_gate_is_a_configuration_error() -> None:
+    with pytest.raises(ValueError, match="unknown quality gate 'typo'"):
+        run_quality_gates(
+            [{"name": "typo", "severity": "error"}], lines=lines(), previous_rows=None, mart_quarter_totals=marts(150.0)
+        )
+
+
+def test_shipped_configuration_names_every_gate() -> None:
+    assert [gate["name"] for gate in load_gates()] == [
+        "row_count_delta",
+        "null_share",
+        "unmapped_share",
+        "reconciliation",
+    ]
