@@ -339,10 +339,10 @@ def replay(
     if settings.nats_url is None:
         err.print("[red]SYNO_NATS_URL is not set[/]: replay talks to a running deployment")
         raise typer.Exit(2)
-    asyncio.run(_replay(settings.nats_url, settings.stream_name, subject, snapshot_id))
+    asyncio.run(replay_event(settings.nats_url, settings.stream_name, subject, snapshot_id))
 
 
-async def _replay(nats_url: str, stream_name: str, subject: str, snapshot_id: str) -> None:
+async def replay_event(nats_url: str, stream_name: str, subject: str, snapshot_id: str) -> None:
     connection = await nats.connect(nats_url)
     try:
         js = connection.jetstream()

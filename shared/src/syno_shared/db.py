@@ -6,10 +6,12 @@ writes, so a redelivered or replayed event finds it and does nothing unless forc
 
 from __future__ import annotations
 
+import io
 import json
 from typing import Any
 
 import asyncpg
+import polars as pl
 
 OPS_DDL = """
 create schema if not exists ops;
@@ -131,3 +133,13 @@ async def stage_timings(pool: asyncpg.Pool, snapshot_id: str) -> list[dict[str, 
         snapshot_id,
     )
     return [dict(row) for row in rows]
+
+
+async def copy_frame(connection: asyncpg.Connection, schema: str, table: str, frame: pl.DataFrame) -> None:
+    """COPY a polars frame into a table as CSV: one round trip, no Python row loop."""
+    buffer = io.BytesIO()
+    frame.write_csv(buffer, null_value=r"\N", include_header=False)
+    buffer.seek(0)
+    await connection.copy_to_table(
+        table, schema_name=schema, source=buffer, columns=frame.columns, format="csv", null=r"\N"
+    )

@@ -71,7 +71,11 @@ async def publish_failure(
         input_reference=input_reference,
     )
     await bus.publish_event(
-        context.broker, bus.PIPELINE_FAILED, failure, stream_name=context.stream_name, attempt=context.stage
+        context.broker,
+        bus.PIPELINE_FAILED,
+        failure,
+        stream_name=context.stream_name,
+        attempt=f"{context.stage}:{run_id}",  # a later run's failure of the same snapshot is a new fact
     )
 
 
@@ -130,34 +134,27 @@ async def run_stage(
         span.set_attribute("syno.snapshot_id", event_in.snapshot_id)
         try:
             outcome = await work()
-        except SynoError as error:
+        except Exception as raised:
+            # A SynoError says itself whether a retry can help; anything unknown is treated as
+            # transient: retried with a spaced delay, then reported. Never swallowed.
+            error = raised if isinstance(raised, SynoError) else _unexpected(raised)
             is_final = not error.retryable or delivery >= context.max_deliver
             await _record_failure(context, stage_run_id, error, is_final=is_final)
-            log.warning("stage_failed", code=error.code, error=error.message, delivery=delivery, final=is_final)
+            log.warning(
+                "stage_failed",
+                code=error.code,
+                error=error.message,
+                delivery=delivery,
+                final=is_final,
+                exc_info=not isinstance(raised, SynoError),
+            )
             if not is_final:
-                raise NackMessage(delay=bus.retry_delay(delivery)) from error
+                raise NackMessage(delay=bus.retry_delay(delivery)) from raised
             await publish_failure(
                 context,
                 run_id=event_in.run_id,
                 snapshot_id=event_in.snapshot_id,
                 error=error,
-                input_reference=input_reference,
-            )
-            return None
-        except Exception as error:
-            # Unknown failures are treated as transient: retried with a delay, then reported.
-            wrapped = SynoError(f"{type(error).__name__}: {error}", code="unexpected_error")
-            wrapped.retryable = True
-            is_final = delivery >= context.max_deliver
-            await _record_failure(context, stage_run_id, wrapped, is_final=is_final)
-            log.exception("stage_crashed", delivery=delivery, final=is_final)
-            if not is_final:
-                raise NackMessage(delay=bus.retry_delay(delivery)) from error
-            await publish_failure(
-                context,
-                run_id=event_in.run_id,
-                snapshot_id=event_in.snapshot_id,
-                error=wrapped,
                 input_reference=input_reference,
             )
             return None
@@ -173,6 +170,12 @@ async def run_stage(
     )
     log.info("stage_succeeded", seconds=round(time.perf_counter() - started, 3), rows=outcome.rows)
     return outcome
+
+
+def _unexpected(raised: Exception) -> SynoError:
+    error = SynoError(f"{type(raised).__name__}: {raised}", code="unexpected_error")
+    error.retryable = True
+    return error
 
 
 async def _record_failure(context: StageContext, stage_run_id: int, error: SynoError, *, is_final: bool) -> None:

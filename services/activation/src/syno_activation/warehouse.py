@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import io
 import json
 from typing import Any
 
 import asyncpg
 import polars as pl
+
+from syno_shared import db
 
 ACTIVATION_DDL = """
 create schema if not exists activation;
@@ -43,12 +44,7 @@ async def replace_storylines(connection: asyncpg.Connection, snapshot_id: str, s
     if storylines.height == 0:
         return
     frame = storylines.select(pl.lit(snapshot_id).alias("snapshot_id"), pl.all())
-    buffer = io.BytesIO()
-    frame.write_csv(buffer, null_value=r"\N", include_header=False)
-    buffer.seek(0)
-    await connection.copy_to_table(
-        "storylines", schema_name="activation", source=buffer, columns=frame.columns, format="csv", null=r"\N"
-    )
+    await db.copy_frame(connection, "activation", "storylines", frame)
 
 
 async def record_activation(connection: asyncpg.Connection | asyncpg.Pool, row: dict[str, Any]) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 from importlib.resources import files
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 import asyncpg
 import polars as pl
 
+from syno_shared import db
 from syno_transform.reference import Reference
 
 WAREHOUSE_DDL = files("syno_transform").joinpath("warehouse.sql").read_text()
@@ -49,26 +49,11 @@ REF_TABLES = {
 }
 
 
-async def _copy_frame(connection: asyncpg.Connection, schema: str, table: str, frame: pl.DataFrame) -> None:
-    """COPY a frame as CSV: one round trip, no Python row loop."""
-    buffer = io.BytesIO()
-    frame.write_csv(buffer, null_value=r"\N", include_header=False)
-    buffer.seek(0)
-    await connection.copy_to_table(
-        table,
-        schema_name=schema,
-        source=buffer,
-        columns=frame.columns,
-        format="csv",
-        null=r"\N",
-    )
-
-
 async def load_reference(connection: asyncpg.Connection, reference: Reference) -> None:
     """Replace ref.* with the current mapping files and record their versions (content hashes)."""
     for table, columns in REF_TABLES.items():
         await connection.execute(f"truncate ref.{table}")
-        await _copy_frame(connection, "ref", table, getattr(reference, table).select(columns))
+        await db.copy_frame(connection, "ref", table, getattr(reference, table).select(columns))
     rows = reference.row_counts
     for file_name, sha256 in reference.versions.items():
         await connection.execute(
@@ -83,7 +68,7 @@ async def load_reference(connection: asyncpg.Connection, reference: Reference) -
 async def replace_snapshot_lines(connection: asyncpg.Connection, snapshot_id: str, lines: pl.DataFrame) -> int:
     """Loading a snapshot again replaces its rows: delete + COPY in the caller's transaction."""
     await connection.execute("delete from raw.sales_lines where snapshot_id = $1", snapshot_id)
-    await _copy_frame(connection, "raw", "sales_lines", lines)
+    await db.copy_frame(connection, "raw", "sales_lines", lines)
     return lines.height
 
 
