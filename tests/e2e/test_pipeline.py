@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 
 from syno_shared import bus
-from syno_shared.cli import replay_event, drop_on_share, ensure_stream, service_processes, wait_for_run
+from syno_shared.cli import drop_on_share, ensure_stream, replay_event, service_processes, wait_for_run
 from syno_shared.embedded import Endpoints
 from syno_shared.fingerprint import file_sha256
 from syno_shared.sample import SampleSpec, write_workbook
