@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from pathlib import Path
 
@@ -69,11 +70,13 @@ async def _svr_rm_mart(dsn: str) -> pl.DataFrame:
 
 def test_dropped_workbook_reaches_activation_with_right_marts_and_one_trace(
     endpoints: Endpoints,
+    isolated_pg_dsn: str,
     data_dir: Path,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     request: pytest.FixtureRequest,
 ) -> None:
+    endpoints = dataclasses.replace(endpoints, pg_dsn=isolated_pg_dsn)  # a warehouse of its own
     receiver = OtlpReceiver()
     server = serve(receiver)
     request.addfinalizer(server.server_close)

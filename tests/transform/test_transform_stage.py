@@ -61,9 +61,9 @@ def landed_event(workbook: Path, data_dir: Path) -> WorkbookLanded:
 
 
 class Harness:
-    def __init__(self, endpoints: Endpoints, data_dir: Path, dbt_target: Path) -> None:
-        self.settings = Settings(data_dir=data_dir, nats_url=endpoints.nats_url, pg_dsn=endpoints.pg_dsn)
-        self.dbt = WarmDbt(project_dir=REPO_DBT_DIR, target_path=dbt_target, pg_dsn=endpoints.pg_dsn)
+    def __init__(self, endpoints: Endpoints, pg_dsn: str, data_dir: Path, dbt_target: Path) -> None:
+        self.settings = Settings(data_dir=data_dir, nats_url=endpoints.nats_url, pg_dsn=pg_dsn)
+        self.dbt = WarmDbt(project_dir=REPO_DBT_DIR, target_path=dbt_target, pg_dsn=pg_dsn)
         self.loop = asyncio.new_event_loop()
         self.service = Service(
             name="transform",
@@ -72,7 +72,7 @@ class Harness:
             telemetry=setup_telemetry("transform-test", None),
             ddl="",
         )
-        pool = self.loop.run_until_complete(db.create_pool(endpoints.pg_dsn))
+        pool = self.loop.run_until_complete(db.create_pool(pg_dsn))
         self.loop.run_until_complete(db.apply_ddl(pool, db.OPS_DDL + warehouse.WAREHOUSE_DDL + warehouse.OPS_DDL))
         self.service.pool_holder.append(pool)
 
@@ -89,8 +89,8 @@ class Harness:
 
 
 @pytest.fixture
-def harness(endpoints: Endpoints, data_dir: Path, dbt_target: Path) -> Iterator[Harness]:
-    running = Harness(endpoints, data_dir, dbt_target)
+def harness(endpoints: Endpoints, isolated_pg_dsn: str, data_dir: Path, dbt_target: Path) -> Iterator[Harness]:
+    running = Harness(endpoints, isolated_pg_dsn, data_dir, dbt_target)
     yield running
     running.close()
 

@@ -1,29 +1,60 @@
-"""Forecast: marts.ready -> training sets, backtests, next-quarter forecasts -> forecast.published."""
+"""Forecast: marts.ready -> training series, batches on the work queue, forecasts -> forecast.published.
+
+Each replica has two subscribers: `on_marts_ready` coordinates a run (one replica per snapshot: it fans
+the series out and assembles the result) and `on_work_batch` takes batches of any run from the shared
+work queue. The coordinator only waits (asynchronously) while batches are out, so its own replica keeps
+taking batches too: one replica alone does the whole run, more replicas finish it sooner.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
+from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 
+import asyncpg
 import polars as pl
+from faststream import AckPolicy
+from faststream.exceptions import NackMessage, RejectMessage
+from faststream.nats import ConsumerConfig, DeliverPolicy, PullSub
 from faststream.nats.annotations import NatsMessage
+from nats.js.api import AckPolicy as NatsAckPolicy
 from opentelemetry import trace
+from pydantic import ValidationError
 
 from syno_forecast import training, warehouse
-from syno_forecast.engine import forecast_frame, summarise_cohorts
+from syno_forecast.backtest import SeriesForecast
+from syno_forecast.engine import summarise_cohorts, to_frame
+from syno_forecast.models import parse_models
+from syno_forecast.series import build_quarterly_series
+from syno_forecast.work import RESULTS, BatchRunner, WorkBatch, make_batches
 from syno_shared import bus, db
-from syno_shared.errors import InputRejected
+from syno_shared.errors import InputRejected, SynoError, TransientError
 from syno_shared.events import ForecastPublished, MartsReady, TierForecast
+from syno_shared.logging import get_logger
 from syno_shared.service import Service
 from syno_shared.stage import StageOutcome, parse_event, run_stage
 
 tracer = trace.get_tracer("syno.forecast")
 
+WORK_DURABLE = "syno-forecast-work"
+# A batch is seconds of work; a replica that dies holding one gives it back to the queue after this.
+WORK_ACK_WAIT_SECONDS = 300.0
+WORK_RETRY_SECONDS = 5.0
+POLL_SECONDS = 0.2
+PROGRESS_LOG_SECONDS = 10.0
 
-def register(service: Service) -> None:
+
+def register(service: Service, runner: BatchRunner) -> None:
+    register_coordinator(service)
+    register_worker(service, runner)
+
+
+def register_coordinator(service: Service) -> None:
     @service.subscriber(bus.MARTS_READY)
     async def on_marts_ready(message: NatsMessage) -> None:
         event = await parse_event(service.context, MartsReady, message)
@@ -31,6 +62,34 @@ def register(service: Service) -> None:
             await run_stage(
                 service.context, event_in=event, message=message, work=lambda: forecast_snapshot(service, event)
             )
+
+
+def register_worker(service: Service, runner: BatchRunner) -> None:
+    """The replica's share of the work queue: one durable for all replicas, so each batch goes to one."""
+    config = ConsumerConfig(
+        durable_name=WORK_DURABLE,
+        ack_policy=NatsAckPolicy.EXPLICIT,
+        deliver_policy=DeliverPolicy.ALL,
+        max_deliver=service.settings.max_deliver,
+        ack_wait=WORK_ACK_WAIT_SECONDS,
+    )
+
+    @service.broker.subscriber(
+        bus.FORECAST_WORK_SUBJECTS,
+        stream=bus.forecast_work_stream(),
+        durable=WORK_DURABLE,
+        pull_sub=PullSub(batch_size=1, timeout=5.0),
+        config=config,
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        max_workers=runner.concurrency,
+    )
+    async def on_work_batch(message: NatsMessage) -> None:
+        try:
+            batch = WorkBatch.model_validate_json(message.body)
+        except ValidationError as error:
+            get_logger().error("work_batch_rejected", errors=error.errors()[:5])
+            raise RejectMessage from error
+        await run_batch(service.pool, runner, batch)
 
 
 def training_set(marts: dict[str, pl.DataFrame], last_complete_quarter: date, top_n: int) -> pl.DataFrame:
@@ -91,15 +150,40 @@ async def forecast_snapshot(service: Service, event: MartsReady) -> StageOutcome
     settings, pool = service.settings, service.pool
     if event.latest_complete_quarter is None:
         raise InputRejected("no complete quarter in the snapshot: nothing to train on", code="no_complete_quarter")
+    models = settings.forecast.models
+    try:
+        parse_models(models)
+    except ValueError as error:
+        raise SynoError(f"SYNO_FORECAST__MODELS: {error}", code="bad_configuration") from error
     forecast_run_id = uuid.uuid4().hex
     with tracer.start_as_current_span("forecast.fetch_training_set"):
         marts = await warehouse.fetch_marts(pool)
         series = training_set(marts, event.latest_complete_quarter, settings.forecast.top_customers)
+        quarterly = build_quarterly_series(series, last_complete_quarter=event.latest_complete_quarter)
+    batches = make_batches(
+        quarterly,
+        forecast_run_id=forecast_run_id,
+        run_id=event.run_id,
+        snapshot_id=event.snapshot_id,
+        last_complete_quarter=event.latest_complete_quarter,
+        batch_series=settings.forecast.batch_series,
+        models=models,
+    )
     with tracer.start_as_current_span("forecast.backtest_and_forecast") as span:
-        forecasts = await asyncio.to_thread(forecast_frame, series, event.latest_complete_quarter)
+        span.set_attribute("syno.forecast_run_id", forecast_run_id)
+        span.set_attribute("syno.batches", len(batches))
+        await publish_batches(service, batches)
+        results, done = await collect_results(
+            pool, forecast_run_id, len(batches), wait_seconds=settings.forecast.work_timeout_seconds
+        )
+        forecasts = to_frame(sorted(results, key=lambda result: result.series_id))
         span.set_attribute("syno.series", forecasts.height)
     svr_rm, c2 = table_rows(forecasts, forecast_run_id=forecast_run_id, snapshot_id=event.snapshot_id)
-    cohorts = summarise_cohorts(forecasts)
+    thresholds = {str(cohort): limit for cohort, limit in settings.forecast.smape_thresholds.items()}
+    cohorts = summarise_cohorts(forecasts, thresholds)
+    flagged = [cohort.cohort for cohort in cohorts if not cohort.is_threshold_met]
+    if flagged:
+        get_logger().warning("forecast_cohorts_flagged", cohorts=flagged, snapshot_id=event.snapshot_id)
     target = forecasts["target_quarter"].min() if forecasts.height else None
     artifact_dir = settings.processed_dir / "forecasts" / forecast_run_id
     with tracer.start_as_current_span("forecast.store_model_artifacts"):
@@ -140,6 +224,7 @@ async def forecast_snapshot(service: Service, event: MartsReady) -> StageOutcome
                     "artifact_path": published.artifact_path,
                 },
             )
+            await warehouse.clear_work(connection, forecast_run_id)
             await db.record_completion(
                 connection,
                 snapshot_id=event.snapshot_id,
@@ -148,7 +233,103 @@ async def forecast_snapshot(service: Service, event: MartsReady) -> StageOutcome
                 subject=bus.FORECAST_PUBLISHED,
                 event_json=published.model_dump_json(),
             )
-    return StageOutcome(subject=bus.FORECAST_PUBLISHED, event=published, rows=forecasts.height)
+    details = {
+        "forecast_run_id": forecast_run_id,
+        "batches": len(batches),
+        "workers": done.workers,
+        "batch_seconds": round(done.seconds, 3),
+        "flagged_cohorts": flagged,
+    }
+    return StageOutcome(subject=bus.FORECAST_PUBLISHED, event=published, rows=forecasts.height, details=details)
+
+
+async def publish_batches(service: Service, batches: Sequence[WorkBatch]) -> None:
+    """Put a run's batches on the work queue; a batch published twice is dropped by its Nats-Msg-Id."""
+    for batch in batches:
+        subject = bus.forecast_work_subject(batch.forecast_run_id)
+        await service.broker.publish(
+            batch.model_dump_json(),
+            subject,
+            headers={"Nats-Msg-Id": f"{subject}:{batch.batch_no}"},
+            stream=bus.FORECAST_WORK_STREAM,
+            correlation_id=batch.run_id,
+        )
+
+
+async def collect_results(
+    pool: asyncpg.Pool, forecast_run_id: str, batch_count: int, *, wait_seconds: float
+) -> tuple[list[SeriesForecast], warehouse.WorkResults]:
+    """Wait (without blocking the loop) until every batch of the run is in, then read their forecasts."""
+    log = get_logger().bind(forecast_run_id=forecast_run_id)
+    started = time.monotonic()
+    last_log = started
+    while True:
+        progress = await warehouse.work_progress(pool, forecast_run_id)
+        if progress.errors:
+            raise SynoError(
+                f"{len(progress.errors)} forecast batch(es) failed: " + "; ".join(progress.errors[:3]),
+                code="forecast_batch_failed",
+            )
+        if progress.done >= batch_count:
+            break
+        now = time.monotonic()
+        if now - started > wait_seconds:
+            raise TransientError(
+                f"only {progress.done} of {batch_count} forecast batches came back within {wait_seconds:.0f} s;"
+                " is a forecast replica running?",
+                code="forecast_work_timeout",
+            )
+        if now - last_log >= PROGRESS_LOG_SECONDS:
+            log.info("forecast_batches_waiting", done=progress.done, batches=batch_count)
+            last_log = now
+        await asyncio.sleep(POLL_SECONDS)
+    done = await warehouse.fetch_work_results(pool, forecast_run_id)
+    parts = await asyncio.to_thread(lambda: [RESULTS.validate_json(payload) for payload in done.payloads])
+    return [result for part in parts for result in part], done
+
+
+async def run_batch(pool: asyncpg.Pool, runner: BatchRunner, batch: WorkBatch) -> None:
+    """Evaluate one batch and stage its forecasts (or its error) for the run's coordinator."""
+    log = get_logger().bind(
+        run_id=batch.run_id,
+        snapshot_id=batch.snapshot_id,
+        forecast_run_id=batch.forecast_run_id,
+        batch_no=batch.batch_no,
+        worker=runner.name,
+    )
+    if await warehouse.has_batch_result(pool, batch.forecast_run_id, batch.batch_no):
+        log.info("forecast_batch_skipped", reason="already done (redelivery)")
+        return
+    started = time.perf_counter()
+    payload: str | None = None
+    error_text: str | None = None
+    with tracer.start_as_current_span("forecast.evaluate_batch") as span:
+        span.set_attribute("syno.snapshot_id", batch.snapshot_id)
+        span.set_attribute("syno.batch_no", batch.batch_no)
+        span.set_attribute("syno.series", len(batch.series))
+        try:
+            results = await runner.evaluate(batch)
+        except TransientError as error:
+            log.warning("forecast_batch_retrying", code=error.code, error=error.message)
+            raise NackMessage(delay=WORK_RETRY_SECONDS) from error
+        except Exception as error:
+            # Not swallowed: staged as the batch's error, which fails the run with this message.
+            error_text = f"{type(error).__name__}: {error}"
+            log.exception("forecast_batch_failed")
+        else:
+            payload = RESULTS.dump_json(results).decode()
+    seconds = time.perf_counter() - started
+    await warehouse.store_batch_result(
+        pool,
+        forecast_run_id=batch.forecast_run_id,
+        batch_no=batch.batch_no,
+        series_count=len(batch.series),
+        payload=payload,
+        error=error_text,
+        worker=runner.name,
+        seconds=seconds,
+    )
+    log.info("forecast_batch_done", series=len(batch.series), seconds=round(seconds, 3), failed=error_text is not None)
 
 
 def store_artifacts(folder: Path, series: pl.DataFrame, forecasts: pl.DataFrame, event: MartsReady) -> None:

@@ -1,4 +1,4 @@
-"""The forecast service: a FastStream app."""
+"""The forecast service: a FastStream app with a long-lived process pool for its share of the work."""
 
 from __future__ import annotations
 
@@ -6,11 +6,27 @@ from faststream import FastStream
 
 from syno_forecast.handlers import register
 from syno_forecast.warehouse import FORECAST_DDL
+from syno_forecast.work import BatchRunner
 from syno_shared.service import build_service
 from syno_shared.settings import Settings
 
 
 def create_app(settings: Settings | None = None) -> FastStream:
-    app, service = build_service("forecast", settings or Settings(), ddl=FORECAST_DDL)
-    register(service)
+    settings = settings or Settings()
+    app, service = build_service("forecast", settings, ddl=FORECAST_DDL)
+    runner = BatchRunner(settings.forecast.processes)
+    register(service, runner)
+
+    @app.on_startup
+    async def start_workers() -> None:
+        await runner.start()
+
+    @app.after_startup
+    async def warm_workers() -> None:
+        await runner.warm_up()
+
+    @app.after_shutdown
+    async def stop_workers() -> None:
+        await runner.stop()
+
     return app

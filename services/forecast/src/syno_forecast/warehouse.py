@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -26,6 +27,13 @@ create table if not exists forecast.c2 (
     lower_95 double precision, upper_95 double precision, model text not null, reason text not null,
     holdout_mape double precision, holdout_smape double precision, holdout_mase double precision,
     baseline_smape double precision
+);
+-- Staging for the fan-out: one row per finished batch of a run, until the run's tables are written.
+create table if not exists forecast.work_results (
+    forecast_run_id text not null, batch_no integer not null, series_count integer not null,
+    payload jsonb, error text, worker text not null, seconds double precision not null,
+    created_at timestamptz not null default now(),
+    primary key (forecast_run_id, batch_no)
 );
 create table if not exists ops.forecast_runs (
     forecast_run_id text primary key, run_id text not null, snapshot_id text not null,
@@ -81,4 +89,92 @@ async def record_run(connection: asyncpg.Connection, row: dict[str, Any]) -> Non
         row["series_count"],
         json.dumps(row["cohorts"]),
         row["artifact_path"],
+    )
+
+
+# ---------------------------------------------------------------- fan-out staging
+
+STALE_WORK = "1 day"  # batches of runs that never finished (a crashed coordinator) are dropped after this
+
+
+@dataclass(frozen=True)
+class WorkProgress:
+    """How far a run's batches are: finished ones, and the errors of those that failed."""
+
+    done: int
+    errors: list[str]
+
+
+@dataclass(frozen=True)
+class WorkResults:
+    """The finished batches of a run: their forecasts (a JSON array each) and who worked on them."""
+
+    payloads: list[str]
+    workers: list[str]
+    seconds: float
+
+
+async def has_batch_result(pool: asyncpg.Pool, forecast_run_id: str, batch_no: int) -> bool:
+    found: bool = await pool.fetchval(
+        "select exists (select 1 from forecast.work_results where forecast_run_id = $1 and batch_no = $2)",
+        forecast_run_id,
+        batch_no,
+    )
+    return found
+
+
+async def store_batch_result(
+    pool: asyncpg.Pool,
+    *,
+    forecast_run_id: str,
+    batch_no: int,
+    series_count: int,
+    payload: str | None,
+    error: str | None,
+    worker: str,
+    seconds: float,
+) -> None:
+    """One batch's forecasts (JSON array) or its error; a redelivered batch overwrites its own row."""
+    await pool.execute(
+        "insert into forecast.work_results (forecast_run_id, batch_no, series_count, payload, error, worker, seconds)"
+        " values ($1, $2, $3, $4::jsonb, $5, $6, $7) on conflict (forecast_run_id, batch_no) do update set"
+        " series_count = excluded.series_count, payload = excluded.payload, error = excluded.error,"
+        " worker = excluded.worker, seconds = excluded.seconds, created_at = now()",
+        forecast_run_id,
+        batch_no,
+        series_count,
+        payload,
+        error,
+        worker,
+        seconds,
+    )
+
+
+async def work_progress(pool: asyncpg.Pool, forecast_run_id: str) -> WorkProgress:
+    row = await pool.fetchrow(
+        "select count(*) as done, coalesce(array_agg(format('batch %s: %s', batch_no, error))"
+        " filter (where error is not null), '{}') as errors from forecast.work_results where forecast_run_id = $1",
+        forecast_run_id,
+    )
+    return WorkProgress(done=int(row["done"]), errors=list(row["errors"]))
+
+
+async def fetch_work_results(pool: asyncpg.Pool, forecast_run_id: str) -> WorkResults:
+    rows = await pool.fetch(
+        "select payload::text as payload, worker, seconds from forecast.work_results"
+        " where forecast_run_id = $1 and error is null order by batch_no",
+        forecast_run_id,
+    )
+    return WorkResults(
+        payloads=[row["payload"] for row in rows],
+        workers=sorted({row["worker"] for row in rows}),
+        seconds=sum(row["seconds"] for row in rows),
+    )
+
+
+async def clear_work(connection: asyncpg.Connection, forecast_run_id: str) -> None:
+    """Drop a finished run's staging rows, and any left by runs that never finished."""
+    await connection.execute(
+        f"delete from forecast.work_results where forecast_run_id = $1 or created_at < now() - interval '{STALE_WORK}'",
+        forecast_run_id,
     )
