@@ -1,7 +1,7 @@
 """The forecast stage from marts to forecast tables, over the real embedded NATS and PostgreSQL.
 
-The marts are written by hand in a database of this module's own (the transform tests build real marts
-in the shared one), with series whose next value the test knows. Replicas run in this process: a broker
+The marts are written by hand in a database of each test's own (the transform tests build real marts in
+the shared one), with series whose next value the test knows. Replicas run in this process: a broker
 with the work-queue subscriber and a thread-mode ``BatchRunner`` each.
 """
 
@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import polars as pl
@@ -36,7 +35,6 @@ from syno_shared.telemetry import Telemetry, setup_telemetry
 
 pytestmark = pytest.mark.integration
 
-DATABASE = "forecast_test"
 FIRST = date(2022, 1, 1)
 LAST_COMPLETE = date(2024, 10, 1)  # twelve complete quarters, 2022Q1..2024Q4
 TARGET = date(2025, 1, 1)  # the partial current quarter, and the one forecast
@@ -162,29 +160,13 @@ class Harness:
 
 
 @pytest.fixture(scope="module")
-def forecast_dsn(endpoints: Endpoints) -> str:
-    """A database of this module's own on the embedded server, created afresh."""
-
-    async def recreate() -> None:
-        connection = await asyncpg.connect(endpoints.pg_dsn)
-        try:
-            await connection.execute(f"drop database if exists {DATABASE} with (force)")
-            await connection.execute(f"create database {DATABASE}")
-        finally:
-            await connection.close()
-
-    asyncio.run(recreate())
-    return urlunsplit(urlsplit(endpoints.pg_dsn)._replace(path=f"/{DATABASE}"))
-
-
-@pytest.fixture(scope="module")
 def telemetry() -> Telemetry:
     return setup_telemetry("forecast-test", None)
 
 
 @pytest.fixture
-def harness(endpoints: Endpoints, forecast_dsn: str, data_dir: Path, telemetry: Telemetry) -> Iterator[Harness]:
-    running = Harness(endpoints, forecast_dsn, data_dir, telemetry)
+def harness(endpoints: Endpoints, isolated_pg_dsn: str, data_dir: Path, telemetry: Telemetry) -> Iterator[Harness]:
+    running = Harness(endpoints, isolated_pg_dsn, data_dir, telemetry)
     yield running
     running.close()
 

@@ -88,7 +88,7 @@ class MartsReady(Event):
 class CohortForecast(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    cohort: str = Field(description="'svr_rm_tier', 'svr_rm_customer' or 'c2'.")
+    cohort: str = Field(description="'overall' (SVR-RM tiers and total), 'customer' (top SVR-RM customers) or 'c2'.")
     series_count: int = Field(ge=0, description="Series forecast in the cohort.")
     holdout_mape: float | None = Field(description="Mean MAPE on the held-out quarter (None if undefined).")
     holdout_smape: float | None = Field(description="Mean sMAPE on the held-out quarter.")
