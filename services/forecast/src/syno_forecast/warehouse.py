@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import io
 import json
 from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
 import polars as pl
+
+from syno_shared import db
 
 FORECAST_DDL = """
 create schema if not exists forecast;
@@ -59,15 +60,6 @@ async def fetch_marts(pool: asyncpg.Pool) -> dict[str, pl.DataFrame]:
     return frames
 
 
-async def _copy(connection: asyncpg.Connection, table: str, frame: pl.DataFrame) -> None:
-    buffer = io.BytesIO()
-    frame.write_csv(buffer, null_value=r"\N", include_header=False)
-    buffer.seek(0)
-    await connection.copy_to_table(
-        table, schema_name="forecast", source=buffer, columns=frame.columns, format="csv", null=r"\N"
-    )
-
-
 async def replace_forecasts(
     connection: asyncpg.Connection, *, snapshot_id: str, svr_rm: pl.DataFrame, c2: pl.DataFrame
 ) -> None:
@@ -75,7 +67,7 @@ async def replace_forecasts(
     for table, frame in (("svr_rm", svr_rm), ("c2", c2)):
         await connection.execute(f"delete from forecast.{table} where snapshot_id = $1", snapshot_id)
         if frame.height:
-            await _copy(connection, table, frame)
+            await db.copy_frame(connection, "forecast", table, frame)
 
 
 async def record_run(connection: asyncpg.Connection, row: dict[str, Any]) -> None:
