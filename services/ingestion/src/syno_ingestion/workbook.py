@@ -14,7 +14,14 @@ from typing import Any
 import fastexcel
 import polars as pl
 
-from syno_ingestion.validation import ContractSheet, check_header, contract_sheets, duplicate_headers
+from syno_ingestion.validation import (
+    HEADER_SEARCH_ROWS,
+    ContractSheet,
+    check_header,
+    contract_sheets,
+    duplicate_headers,
+    find_header_row,
+)
 from syno_shared.errors import InputRejected
 
 # How calamine words each failure (fastexcel raises one error type for all of them).
@@ -59,15 +66,25 @@ def split_excel_tabs(path: Path, out_dir: Path) -> list[SheetParquet]:
     return [_split_sheet(reader, sheet, out_dir) for sheet in sheets]
 
 
-def _split_sheet(reader: fastexcel.ExcelReader, sheet: ContractSheet, out_dir: Path) -> SheetParquet:
-    preview = reader.load_sheet(sheet.name, header_row=None, n_rows=30).to_polars()
-    if preview.height == 0:
-        raise InputRejected(f"sheet '{sheet.name}' is empty; it needs a header row", code="empty_sheet")
-    header_row = check_header(sheet.name, preview.rows())
+def _load(reader: fastexcel.ExcelReader, sheet: ContractSheet, header_row: int) -> tuple[pl.DataFrame, Any]:
     loaded = reader.load_sheet(sheet.name, header_row=header_row, schema_sample_rows=None)
     table, errors = loaded.to_arrow_with_errors()
     frame = pl.from_arrow(table)
     assert isinstance(frame, pl.DataFrame)
+    return frame, errors
+
+
+def _split_sheet(reader: fastexcel.ExcelReader, sheet: ContractSheet, out_dir: Path) -> SheetParquet:
+    # Parsing a sheet costs the same for 30 rows as for all of them, so try the usual case (header on
+    # the first row) with one full read, and look for the header further down only when it is not there.
+    header_row = 0
+    frame, errors = _load(reader, sheet, header_row)
+    if find_header_row([frame.columns]) is None:
+        preview = reader.load_sheet(sheet.name, header_row=None, n_rows=HEADER_SEARCH_ROWS).to_polars()
+        if preview.height == 0:
+            raise InputRejected(f"sheet '{sheet.name}' is empty; it needs a header row", code="empty_sheet")
+        header_row = check_header(sheet.name, preview.rows())
+        frame, errors = _load(reader, sheet, header_row)
     duplicates = duplicate_headers(frame.columns)
     if duplicates:
         raise InputRejected(f"sheet '{sheet.name}' repeats the columns {duplicates}", code="duplicate_columns")
