@@ -163,7 +163,36 @@ async def load_lines(pool: Any, reference: Any, snapshot_id: str, lines: pl.Data
         )
 
 
-async def build(dbt: WarmDbt, snapshot_id: str, log_offset: int) -> tuple[dict[str, Any], int]:
+def node_timings(target_path: Path, top: int = 5) -> dict[str, Any]:
+    """Seconds by resource type and the slowest nodes, from the build's run_results.json."""
+    path = target_path / "run_results.json"
+    if not path.exists():
+        return {}
+    results = json.loads(path.read_text()).get("results", [])
+    by_type: dict[str, float] = {}
+    for result in results:
+        kind = result["unique_id"].split(".", 1)[0]
+        by_type[kind] = by_type.get(kind, 0.0) + float(result.get("execution_time") or 0.0)
+    slowest = sorted(results, key=lambda r: -float(r.get("execution_time") or 0.0))[:top]
+    return {
+        "seconds_by_type": by_type,
+        "slowest": {r["unique_id"]: round(float(r.get("execution_time") or 0.0), 2) for r in slowest},
+    }
+
+
+async def stats_state(pool: Any, snapshot_id: str) -> dict[str, Any]:
+    """What the planner believes about raw.sales_lines for this snapshot (autovacuum analyzes on its own
+    clock): its estimate of the snapshot's rows, and the table's reltuples."""
+    plan = await pool.fetchval(
+        "explain (format json) select * from raw.sales_lines where snapshot_id = $1", snapshot_id
+    )
+    estimate = json.loads(plan)[0]["Plan"]["Plan Rows"]
+    reltuples = await pool.fetchval("select reltuples::bigint from pg_class where oid = 'raw.sales_lines'::regclass")
+    return {"planner_rows_for_snapshot": int(estimate), "reltuples": int(reltuples)}
+
+
+async def build(dbt: WarmDbt, snapshot_id: str, log_offset: int, pool: Any) -> tuple[dict[str, Any], int]:
+    stats = await stats_state(pool, snapshot_id)
     started = time.perf_counter()
     result = await asyncio.to_thread(dbt.build, snapshot_id, VARIABLES)
     seconds = time.perf_counter() - started
@@ -177,6 +206,8 @@ async def build(dbt: WarmDbt, snapshot_id: str, log_offset: int) -> tuple[dict[s
         "tests_passed": result.tests_passed,
         "tests_warned": result.tests_warned,
         "parse_log": notes,
+        "raw_stats_before": stats,
+        **node_timings(dbt.target_path),
     }, log_offset
 
 
@@ -215,7 +246,7 @@ async def transform_size(
     await steps.run_async(
         "COPY load (one transaction)", lambda: load_lines(pool, reference, snapshot_id, lines, steps, "  of which")
     )
-    first, log_offset = await build(dbt, snapshot_id, log_offset)
+    first, log_offset = await build(dbt, snapshot_id, log_offset, pool)
     steps.seconds["dbt build (warm runner, 1st snapshot)"] = first["seconds"]
 
     async def quality() -> list[Any]:
@@ -235,7 +266,13 @@ async def transform_size(
     await again.run_async(
         "COPY load", lambda: load_lines(pool, reference, second_id, second_lines, again, "  of which")
     )
-    second, log_offset = await build(dbt, second_id, log_offset)
+    second, log_offset = await build(dbt, second_id, log_offset, pool)
+
+    # --- the same build with fresh planner statistics: ANALYZE after the COPY (not in the handler today) ---
+    analyze_started = time.perf_counter()
+    await pool.execute("analyze raw.sales_lines")
+    analyze_seconds = time.perf_counter() - analyze_started
+    analyzed, log_offset = await build(dbt, second_id, log_offset, pool)
 
     cold_result = cold_build(pg_dsn, second_id, workdir) if cold else None
     transform_seconds = sum(
@@ -250,6 +287,8 @@ async def transform_size(
         "transform_seconds": transform_seconds,
         "dbt_first": first,
         "dbt_second": second,
+        "analyze_seconds": analyze_seconds,
+        "dbt_after_analyze": analyzed,
         "second_copy_load_seconds": again.seconds["COPY load"],
         "dbt_cold_process": cold_result,
         "gates": {gate.name: {"passed": gate.passed, "observed": gate.observed} for gate in gates},
@@ -312,6 +351,8 @@ def report(results: dict[str, Any]) -> None:
         ("warm runner, 1st snapshot", lambda s: s["dbt_first"]["seconds"]),
         ("warm runner, 2nd snapshot", lambda s: s["dbt_second"]["seconds"]),
         ("  dbt's own elapsed (2nd)", lambda s: s["dbt_second"]["dbt_elapsed"]),
+        ("ANALYZE raw.sales_lines", lambda s: s["analyze_seconds"]),
+        ("warm runner, 2nd snapshot, analyzed", lambda s: s["dbt_after_analyze"]["seconds"]),
     ]
     if all(s["dbt_cold_process"] for s in sizes):
         rows += [
@@ -330,9 +371,17 @@ def report(results: dict[str, Any]) -> None:
             f"\n{size['lines']:,} lines: models {size['dbt_second']['models']}, tests passed "
             f"{size['dbt_second']['tests_passed']}, gates {size['gates']}"
         )
-        for which in ("dbt_first", "dbt_second"):
-            for line in size[which]["parse_log"]:
-                print(f"    {which} log: {line}")
+        for which in ("dbt_first", "dbt_second", "dbt_after_analyze"):
+            data = size[which]
+            by_type = ", ".join(f"{kind} {sec:.1f}" for kind, sec in data.get("seconds_by_type", {}).items())
+            stats = data["raw_stats_before"]
+            print(
+                f"  {which}: {data['seconds']:.1f} s ({by_type}); planner's rows for the snapshot"
+                f" {stats['planner_rows_for_snapshot']:,} (actual {size['lines']:,}), reltuples {stats['reltuples']:,}"
+            )
+            print(f"    slowest: {data.get('slowest')}")
+            for line in data["parse_log"]:
+                print(f"    log: {line}")
         if size["dbt_cold_process"]:
             for line in size["dbt_cold_process"]["parse_log"]:
                 print(f"    cold log: {line}")

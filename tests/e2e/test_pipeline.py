@@ -51,6 +51,10 @@ async def _count_rows(dsn: str, snapshot_id: str) -> dict[str, int]:
                 "select count(*) from activation.storylines where snapshot_id = $1", snapshot_id
             ),
             "mart": await connection.fetchval("select count(*) from marts.svr_rm_customer_quarterly"),
+            "storylines_with_forecast": await connection.fetchval(
+                "select count(*) from activation.storylines where snapshot_id = $1 and forecast_revenue is not null",
+                snapshot_id,
+            ),
         }
     finally:
         await connection.close()
@@ -103,6 +107,7 @@ def test_dropped_workbook_reaches_activation_with_right_marts_and_one_trace(
     assert replay_events[bus.MARTS_READY]["run_id"] == events[bus.MARTS_READY]["run_id"]
     assert rows_after == rows_before
     assert rows_before["raw"] == report.truth.height
+    assert rows_before["storylines_with_forecast"] > 0  # regional forecasts reach the storylines
 
     # The SVR-RM mart holds, for every quarter and tier, the totals of the generated lines.
     truth = report.truth

@@ -49,6 +49,7 @@ create table if not exists marts.svr_rm_customer_quarterly (
     quarter date not null, customer text not null, tier text not null, quantity bigint not null,
     revenue_usd numeric not null
 );
+create table if not exists marts.sellout_quarterly (quarter date not null, region text not null, revenue_usd numeric);
 create table if not exists marts.c2_adoption_scorecard (
     month date not null, quarter date not null, service_family text not null, active_customers bigint not null,
     revenue_usd numeric not null
@@ -260,7 +261,9 @@ def test_two_replicas_share_the_batches_and_the_result_is_complete(harness: Harn
 
     marts = harness.loop.run_until_complete(warehouse.fetch_marts(harness.pool))
     direct = forecast_frame(training_set(marts, LAST_COMPLETE, top_n=20), LAST_COMPLETE, models=CHEAP)
-    expected, _ = table_rows(direct, forecast_run_id=published(outcome).forecast_run_id, snapshot_id=event.snapshot_id)
+    expected, _, _ = table_rows(
+        direct, forecast_run_id=published(outcome).forecast_run_id, snapshot_id=event.snapshot_id
+    )
     stored = harness.fetch(
         f"select {', '.join(expected.columns)} from forecast.svr_rm where snapshot_id = $1", event.snapshot_id
     )

@@ -50,7 +50,7 @@ def test_a_batch_survives_the_wire_unchanged() -> None:
 
 def test_smape_thresholds_come_from_the_environment_in_percent(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)  # no .env here
-    assert Settings().forecast.smape_thresholds == {"overall": 25.0, "customer": 50.0, "c2": 50.0}
+    assert Settings().forecast.smape_thresholds == {"overall": 25.0, "customer": 50.0, "c2": 50.0, "region": 25.0}
     monkeypatch.setenv("SYNO_FORECAST__SMAPE_THRESHOLDS", '{"overall": 20, "c2": 80}')
     assert Settings().forecast.smape_thresholds == {"overall": 20.0, "c2": 80.0}
 

@@ -31,11 +31,11 @@ class TransformSettings(BaseModel):
     )
 
 
-ForecastCohort = Literal["overall", "customer", "c2"]
+ForecastCohort = Literal["overall", "customer", "c2", "region"]
 
 
 def _default_smape_thresholds() -> dict[ForecastCohort, float]:
-    return {"overall": 25.0, "customer": 50.0, "c2": 50.0}
+    return {"overall": 25.0, "customer": 50.0, "c2": 50.0, "region": 25.0}
 
 
 class ForecastSettings(BaseModel):

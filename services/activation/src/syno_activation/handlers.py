@@ -26,15 +26,14 @@ from syno_shared.stage import StageOutcome, parse_event, run_stage
 
 tracer = trace.get_tracer("syno.activation")
 
-# Storylines compare all revenue; the published forecasts cover SVR-RM and C2 only, so no
-# all-revenue forecast is passed yet and each storyline says "No forecast for the next quarter."
-NO_FORECAST = pl.DataFrame(schema={"target_quarter": pl.Date, "region": pl.String, "forecast_revenue": pl.Float64})
-
 STAGE_DATASETS = {
     "ingestion": ([], ["processed.ingestion"]),
     "transform": (["processed.ingestion", "mapping_table"], ["raw.sales_lines", "marts.svr_rm_quarterly"]),
-    "forecast": (["marts.svr_rm_quarterly", "marts.svr_rm_customer_quarterly"], ["forecast.svr_rm", "forecast.c2"]),
-    "activation": (["marts.commercial_activation_snapshot", "forecast.svr_rm"], ["activation.storylines"]),
+    "forecast": (
+        ["marts.svr_rm_quarterly", "marts.svr_rm_customer_quarterly", "marts.sellout_quarterly"],
+        ["forecast.svr_rm", "forecast.c2", "forecast.sellout"],
+    ),
+    "activation": (["marts.commercial_activation_snapshot", "forecast.sellout"], ["activation.storylines"]),
 }
 
 
@@ -79,7 +78,8 @@ async def activate(service: Service, event: ForecastPublished) -> StageOutcome:
     settings, pool = service.settings.activation, service.pool
     with tracer.start_as_current_span("activation.storylines"):
         snapshot = await warehouse.fetch_activation_snapshot(pool)
-        storylines = build_storylines(snapshot, NO_FORECAST).collect() if snapshot.height else pl.DataFrame()
+        region_forecasts = await warehouse.fetch_region_forecasts(pool, event.snapshot_id)
+        storylines = build_storylines(snapshot, region_forecasts).collect() if snapshot.height else pl.DataFrame()
         top = storylines.sort("activation_score", descending=True).head(3) if storylines.height else storylines
         storyline_lines = tuple(
             f"{row['region']} / {row['segment']}: {row['recommended_action']} (score {row['activation_score']:.0f})"

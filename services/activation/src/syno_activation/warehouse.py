@@ -39,6 +39,17 @@ async def fetch_activation_snapshot(pool: asyncpg.Pool) -> pl.DataFrame:
     return pl.DataFrame([dict(row) for row in rows]) if rows else pl.DataFrame()
 
 
+async def fetch_region_forecasts(pool: asyncpg.Pool, snapshot_id: str) -> pl.DataFrame:
+    """Next-quarter sell-out revenue forecast per region, shaped for `build_storylines`."""
+    rows = await pool.fetch(
+        "select target_quarter, region, point as forecast_revenue from forecast.sellout"
+        " where snapshot_id = $1 and metric = 'revenue_usd'",
+        snapshot_id,
+    )
+    schema = {"target_quarter": pl.Date, "region": pl.String, "forecast_revenue": pl.Float64}
+    return pl.DataFrame([dict(row) for row in rows], schema=schema)
+
+
 async def replace_storylines(connection: asyncpg.Connection, snapshot_id: str, storylines: pl.DataFrame) -> None:
     await connection.execute("delete from activation.storylines where snapshot_id = $1", snapshot_id)
     if storylines.height == 0:

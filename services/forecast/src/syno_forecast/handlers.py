@@ -102,6 +102,8 @@ def training_set(marts: dict[str, pl.DataFrame], last_complete_quarter: date, to
         parts.append(training.customer_series(customers_frame, customers))
     if marts["c2_adoption_scorecard"].height:
         parts.append(training.c2_series(marts["c2_adoption_scorecard"]))
+    if marts["sellout_region_quarterly"].height:
+        parts.append(training.region_series(marts["sellout_region_quarterly"]))
     return (
         pl.concat(parts)
         if parts
@@ -109,8 +111,10 @@ def training_set(marts: dict[str, pl.DataFrame], last_complete_quarter: date, to
     )
 
 
-def table_rows(forecasts: pl.DataFrame, *, forecast_run_id: str, snapshot_id: str) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Split engine output into forecast.svr_rm and forecast.c2 rows."""
+def table_rows(
+    forecasts: pl.DataFrame, *, forecast_run_id: str, snapshot_id: str
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """Split engine output into forecast.svr_rm, forecast.c2 and forecast.sellout rows."""
     parts = forecasts.with_columns(
         pl.col("series_id")
         .str.split_exact(training.SEPARATOR, 2)
@@ -133,7 +137,7 @@ def table_rows(forecasts: pl.DataFrame, *, forecast_run_id: str, snapshot_id: st
         "baseline_smape",
     ]
     head = [pl.lit(forecast_run_id).alias("forecast_run_id"), pl.lit(snapshot_id).alias("snapshot_id")]
-    svr_rm = parts.filter(pl.col("cohort") != "c2").select(
+    svr_rm = parts.filter(pl.col("cohort").is_in(["overall", "customer"])).select(
         *head,
         "cohort",
         pl.when(pl.col("cohort") == "overall").then(pl.col("key")).otherwise(pl.lit("TOTAL")).alias("tier"),
@@ -143,7 +147,8 @@ def table_rows(forecasts: pl.DataFrame, *, forecast_run_id: str, snapshot_id: st
     c2 = parts.filter(pl.col("cohort") == "c2").select(
         *head, "cohort", pl.col("key").alias("service_family"), pl.lit(None, pl.String).alias("customer"), *common
     )
-    return svr_rm, c2
+    sellout = parts.filter(pl.col("cohort") == "region").select(*head, "cohort", pl.col("key").alias("region"), *common)
+    return svr_rm, c2, sellout
 
 
 async def forecast_snapshot(service: Service, event: MartsReady) -> StageOutcome:
@@ -178,7 +183,7 @@ async def forecast_snapshot(service: Service, event: MartsReady) -> StageOutcome
         )
         forecasts = to_frame(sorted(results, key=lambda result: result.series_id))
         span.set_attribute("syno.series", forecasts.height)
-    svr_rm, c2 = table_rows(forecasts, forecast_run_id=forecast_run_id, snapshot_id=event.snapshot_id)
+    svr_rm, c2, sellout = table_rows(forecasts, forecast_run_id=forecast_run_id, snapshot_id=event.snapshot_id)
     thresholds = {str(cohort): limit for cohort, limit in settings.forecast.smape_thresholds.items()}
     cohorts = summarise_cohorts(forecasts, thresholds)
     flagged = [cohort.cohort for cohort in cohorts if not cohort.is_threshold_met]
@@ -206,12 +211,14 @@ async def forecast_snapshot(service: Service, event: MartsReady) -> StageOutcome
         target_quarter=target,
         cohorts=cohorts,
         tiers=tiers,
-        tables=["forecast.svr_rm", "forecast.c2"],
+        tables=["forecast.svr_rm", "forecast.c2", "forecast.sellout"],
         artifact_path=str(artifact_dir.relative_to(settings.data_dir)),
     )
     with tracer.start_as_current_span("forecast.publish_forecast_outputs"):
         async with pool.acquire() as connection, connection.transaction():
-            await warehouse.replace_forecasts(connection, snapshot_id=event.snapshot_id, svr_rm=svr_rm, c2=c2)
+            await warehouse.replace_forecasts(
+                connection, snapshot_id=event.snapshot_id, svr_rm=svr_rm, c2=c2, sellout=sellout
+            )
             await warehouse.record_run(
                 connection,
                 {

@@ -1,7 +1,8 @@
 """fetch_training_set's pure half: long (series_id, quarter, value) frames from mart frames.
 
 Series ids read `<cohort>|<key>|<metric>`: cohort 'overall' (key = SVR-RM tier or TOTAL),
-'customer' (key = customer, all SVR-RM tiers together) and 'c2' (key = service family).
+'customer' (key = customer, all SVR-RM tiers together), 'c2' (key = service family) and
+'region' (key = sales region, all sell-out revenue).
 """
 
 from __future__ import annotations
@@ -69,6 +70,15 @@ def c2_series(c2_scorecard: pl.DataFrame) -> pl.DataFrame:
         pl.col("active_customers").max(), pl.col("revenue_usd").sum()
     )
     return _long(quarterly, "c2", pl.col("service_family"), C2_METRICS).sort("series_id", "quarter").collect()
+
+
+def region_series(sellout_region_quarterly: pl.DataFrame) -> pl.DataFrame:
+    """All sell-out revenue per sales region: the forecast the activation storylines compare against."""
+    return (
+        _long(sellout_region_quarterly.lazy(), "region", pl.col("region"), ("revenue_usd",))
+        .sort("series_id", "quarter")
+        .collect()
+    )
 
 
 def split_series_id(series_id: str) -> tuple[str, str, str]:

@@ -36,6 +36,14 @@ create table if not exists forecast.work_results (
     created_at timestamptz not null default now(),
     primary key (forecast_run_id, batch_no)
 );
+create table if not exists forecast.sellout (
+    forecast_run_id text not null, snapshot_id text not null, cohort text not null, region text not null,
+    target_quarter date not null, metric text not null,
+    point double precision not null, lower_80 double precision, upper_80 double precision,
+    lower_95 double precision, upper_95 double precision, model text not null, reason text not null,
+    holdout_mape double precision, holdout_smape double precision, holdout_mase double precision,
+    baseline_smape double precision
+);
 create table if not exists ops.forecast_runs (
     forecast_run_id text primary key, run_id text not null, snapshot_id text not null,
     target_quarter date, series_count integer not null, cohorts jsonb not null, artifact_path text,
@@ -52,6 +60,8 @@ async def fetch_marts(pool: asyncpg.Pool) -> dict[str, pl.DataFrame]:
         " revenue_usd::float8 as revenue_usd from marts.svr_rm_customer_quarterly",
         "c2_adoption_scorecard": "select month, quarter, service_family, active_customers::float8 as active_customers,"
         " revenue_usd::float8 as revenue_usd from marts.c2_adoption_scorecard",
+        "sellout_region_quarterly": "select quarter, region, sum(revenue_usd)::float8 as revenue_usd"
+        " from marts.sellout_quarterly group by quarter, region",
     }
     frames = {}
     for name, query in queries.items():
@@ -61,10 +71,15 @@ async def fetch_marts(pool: asyncpg.Pool) -> dict[str, pl.DataFrame]:
 
 
 async def replace_forecasts(
-    connection: asyncpg.Connection, *, snapshot_id: str, svr_rm: pl.DataFrame, c2: pl.DataFrame
+    connection: asyncpg.Connection,
+    *,
+    snapshot_id: str,
+    svr_rm: pl.DataFrame,
+    c2: pl.DataFrame,
+    sellout: pl.DataFrame,
 ) -> None:
     """A snapshot's forecast rows are replaced atomically (call inside a transaction)."""
-    for table, frame in (("svr_rm", svr_rm), ("c2", c2)):
+    for table, frame in (("svr_rm", svr_rm), ("c2", c2), ("sellout", sellout)):
         await connection.execute(f"delete from forecast.{table} where snapshot_id = $1", snapshot_id)
         if frame.height:
             await db.copy_frame(connection, "forecast", table, frame)
