@@ -13,9 +13,12 @@ in this process, against an embedded PostgreSQL:
 
 The warm runner is warmed once (`WarmDbt.warm_up`: import dbt + parse), timed apart. Each size then
 builds twice: its snapshot, and the same lines loaded again as a second snapshot, so the second build
-shows what a warm runner pays per event (dbt's log says whether it re-parsed fully or partly). A cold
-build in a fresh interpreter (import dbt + full parse + build, what a process per event would pay) is
-measured once per size for comparison. The machine is shared: compare steps and ratios, not absolutes.
+shows what a warm runner pays per event (dbt's log says whether it re-parsed fully or partly). Then
+`analyze raw.sales_lines` (which the handler does not run) and the same build again: right after a COPY
+the planner's statistics do not know the new snapshot, and the estimate it uses for it is printed. A
+cold build in a fresh interpreter (import dbt + full parse + build, what a process per event would pay)
+runs last, once per size, and is compared with the warm build on the same (fresh) statistics.
+The machine is shared: compare steps and ratios, not absolutes.
 Results go to <workdir>/transform_steps.json.
 """
 
@@ -359,9 +362,13 @@ def report(results: dict[str, Any]) -> None:
             ("cold process: import dbt", lambda s: s["dbt_cold_process"]["import_seconds"]),
             ("cold process: full parse + build", lambda s: s["dbt_cold_process"]["build_seconds"]),
             ("cold process: wall incl. interpreter", lambda s: s["dbt_cold_process"]["process_wall_seconds"]),
+            (  # the cold build runs after the ANALYZE: compare it with the warm build on the same statistics
+                "cold wall - warm analyzed build",
+                lambda s: s["dbt_cold_process"]["process_wall_seconds"] - s["dbt_after_analyze"]["seconds"],
+            ),
             (
-                "cold wall / warm 2nd build",
-                lambda s: s["dbt_cold_process"]["process_wall_seconds"] / s["dbt_second"]["seconds"],
+                "cold wall / warm analyzed build",
+                lambda s: s["dbt_cold_process"]["process_wall_seconds"] / s["dbt_after_analyze"]["seconds"],
             ),
         ]
     for label, value in rows:

@@ -1,3 +1,7 @@
+{#- A table, not a view: the grid is read by commercial_activation_snapshot and by its key test,
+    and recomputing it for each cost seconds per 100k lines. -#}
+{{ config(materialized='table') }}
+
 with
 
 sales_lines as (

