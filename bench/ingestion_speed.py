@@ -119,11 +119,11 @@ def measure_pandas(path: Path, out_dir: Path) -> dict[str, Any]:
 
 
 def measure_profile(path: Path, out_dir: Path) -> dict[str, Any]:
-    """`split_excel_tabs` step by step (same calls, same order), then the alternatives for each step."""
+    """`split_excel_tabs` step by step (same calls, same order as workbook.py), then the alternatives."""
     import fastexcel
     import polars as pl
 
-    from syno_ingestion.validation import check_header, contract_sheets
+    from syno_ingestion.validation import HEADER_SEARCH_ROWS, check_header, contract_sheets, find_header_row
     from syno_shared.fingerprint import file_sha256
 
     steps: dict[str, float] = {}
@@ -140,17 +140,15 @@ def measure_profile(path: Path, out_dir: Path) -> dict[str, Any]:
     reader = timed("open (read_excel)", lambda: fastexcel.read_excel(path))
     rss: dict[str, float] = {"after open": _max_rss_mib()}
     for sheet in contract_sheets(reader.sheet_names):
-        preview = timed(
-            "preview load_sheet(n_rows=30)",
-            lambda s=sheet: reader.load_sheet(s.name, header_row=None, n_rows=30).to_polars(),
-        )
-        header_row = timed("check_header", lambda p=preview, s=sheet: check_header(s.name, p.rows()))
         loaded = timed(
-            "load_sheet(schema_sample_rows=None)",
-            lambda s=sheet, h=header_row: reader.load_sheet(s.name, header_row=h, schema_sample_rows=None),
+            "load_sheet(header_row=0, schema_sample_rows=None)",
+            lambda s=sheet: reader.load_sheet(s.name, header_row=0, schema_sample_rows=None),
         )
-        table, _errors = timed("to_arrow_with_errors()", loaded.to_arrow_with_errors)
+        table, errors = timed("to_arrow_with_errors()", loaded.to_arrow_with_errors)
         frame = timed("pl.from_arrow", lambda t=table: pl.from_arrow(t))
+        header_row = timed("find_header_row(columns)", lambda f=frame: find_header_row([f.columns]))
+        if header_row is None:  # not the sample's layout; the real code would preview and load again
+            raise RuntimeError(f"sheet {sheet.name}: header not on the first row; the profile assumes it is")
         timed(
             "write_parquet(zstd)",
             lambda f=frame, s=sheet: f.write_parquet(
@@ -158,32 +156,30 @@ def measure_profile(path: Path, out_dir: Path) -> dict[str, Any]:
             ),
         )
         rss["peak during split"] = _max_rss_mib()
+        errors_found += len(errors.errors) if errors is not None else 0
         del loaded, frame
 
         # Alternatives, per step (not part of the ingestion above; summed over sheets the same way).
         timed(
+            "alt: header lower down: 30-row preview (a full parse)",
+            lambda s=sheet: check_header(
+                s.name, reader.load_sheet(s.name, header_row=None, n_rows=HEADER_SEARCH_ROWS).to_polars().rows()
+            ),
+        )
+        timed(
             "alt: load_sheet(schema_sample_rows=1000, default)",
-            lambda s=sheet, h=header_row: reader.load_sheet(s.name, header_row=h),
+            lambda s=sheet: reader.load_sheet(s.name, header_row=0),
         )
         fast = timed(
             "alt: load_sheet(schema_sample_rows=None) + to_arrow()",
-            lambda s=sheet, h=header_row: reader.load_sheet(s.name, header_row=h, schema_sample_rows=None).to_arrow(),
+            lambda s=sheet: reader.load_sheet(s.name, header_row=0, schema_sample_rows=None).to_arrow(),
         )
         same_as_with_errors &= fast.equals(table)
-        errors_found += len(_errors.errors) if _errors is not None else 0
-        timed(
+        del fast, table
+        frame = timed(
             "alt: load_sheet(schema_sample_rows=None) + to_polars()",
-            lambda s=sheet, h=header_row: reader.load_sheet(s.name, header_row=h, schema_sample_rows=None).to_polars(),
+            lambda s=sheet: reader.load_sheet(s.name, header_row=0, schema_sample_rows=None).to_polars(),
         )
-        timed(
-            "alt: load_sheet(eager=True, schema_sample_rows=None)",
-            lambda s=sheet, h=header_row: reader.load_sheet(s.name, header_row=h, schema_sample_rows=None, eager=True),
-        )
-        timed(
-            "alt: preview load_sheet(n_rows=30, eager=True)",
-            lambda s=sheet: reader.load_sheet(s.name, header_row=None, n_rows=30, eager=True),
-        )
-        frame = reader.load_sheet(sheet.name, header_row=header_row, schema_sample_rows=None).to_polars()
         for compression in ("lz4", "snappy", "uncompressed"):
             timed(
                 f"alt: write_parquet({compression})",
@@ -191,7 +187,7 @@ def measure_profile(path: Path, out_dir: Path) -> dict[str, Any]:
                     out_dir / f"{s.name}.{c}.parquet", compression=c, statistics=False
                 ),
             )
-        del frame, table, fast
+        del frame
     return {
         "steps": steps,
         "rss_mib": rss,
@@ -202,47 +198,11 @@ def measure_profile(path: Path, out_dir: Path) -> dict[str, Any]:
     }
 
 
-def proposed_split(path: Path, out_dir: Path) -> dict[str, int]:
-    """What split_excel_tabs could do instead (same output): the sheet is parsed once, not twice.
-
-    Header at row 0 (the export's layout): load the sheet with its header at row 0 and check the
-    loaded column names; only when they are not the contract's header, fall back to today's 30-row
-    preview. Then to_polars() (Arrow C stream, no pyarrow import, no per-cell error bookkeeping; with
-    every row sampled for types nothing is coerced, so there are no cell errors to collect).
-    """
-    import fastexcel
-
-    from syno_ingestion.validation import check_header, contract_sheets, find_header_row
-
-    reader = fastexcel.read_excel(path)
-    rows = {}
-    for sheet in contract_sheets(reader.sheet_names):
-        loaded = reader.load_sheet(sheet.name, header_row=0, schema_sample_rows=None)
-        if find_header_row([[column.name for column in loaded.selected_columns]]) != 0:
-            preview = reader.load_sheet(sheet.name, header_row=None, n_rows=30).to_polars()
-            header_row = check_header(sheet.name, preview.rows())
-            loaded = reader.load_sheet(sheet.name, header_row=header_row, schema_sample_rows=None)
-        frame = loaded.to_polars()
-        frame.write_parquet(out_dir / f"{sheet.name}.parquet", compression="zstd", statistics=False)
-        rows[sheet.name] = frame.height
-    return rows
-
-
-def measure_proposed(path: Path, out_dir: Path) -> dict[str, Any]:
-    from syno_shared.fingerprint import file_sha256
-
-    started = time.perf_counter()
-    file_sha256(path)
-    rows = proposed_split(path, out_dir)
-    return {"seconds": time.perf_counter() - started, "rows": rows}
-
-
 MEASURES = {
     "ingestion": measure_ingestion,
     "fastexcel": measure_fastexcel,
     "pandas": measure_pandas,
     "profile": measure_profile,
-    "proposed": measure_proposed,
 }
 
 
@@ -343,20 +303,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.profile or ratio_bare > INGESTION_OVER_BARE_GOAL:
         print("  profiling split_excel_tabs ...", flush=True)
         profile = run_child("profile", path, workdir, timeout=None)
-        print("  the proposed split against bare fastexcel, interleaved ...", flush=True)
-        again: dict[str, list[dict[str, Any]]] = {"fastexcel": [], "proposed": []}
-        for attempt in range(args.repeat):
-            for kind in ("fastexcel", "proposed"):
-                result = run_child(kind, path, workdir, timeout=None)
-                again[kind].append(result)
-                print(f"  {kind:<10} run {attempt + 1}: {result['seconds']:7.2f} s", flush=True)
-        proposed = {kind: summarise(results) for kind, results in again.items()}
-        profile["proposed"] = {
-            "proposed": proposed["proposed"],
-            "bare_fastexcel": proposed["fastexcel"],
-            "ratio_proposed_over_bare": proposed["proposed"]["best_seconds"] / proposed["fastexcel"]["best_seconds"],
-            "same_rows_as_ingestion": proposed["proposed"]["rows"] == summary["ingestion"]["rows"],
-        }
 
     # ------------------------------------------------------------------ report
     print()
@@ -406,12 +352,6 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"  to_arrow() == to_arrow_with_errors(): {profile['to_arrow_equals_to_arrow_with_errors']},"
             f" cell errors listed: {profile['cell_errors']}"
-        )
-        fix = profile["proposed"]
-        print(
-            f"proposed split (one parse per sheet, to_polars): best {fix['proposed']['best_seconds']:.2f} s"
-            f" (peak {fix['proposed']['peak_rss_mib']:.0f} MiB) vs bare {fix['bare_fastexcel']['best_seconds']:.2f} s"
-            f" -> ratio {fix['ratio_proposed_over_bare']:.2f}; same rows as ingestion: {fix['same_rows_as_ingestion']}"
         )
 
     results = {

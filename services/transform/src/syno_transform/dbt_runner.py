@@ -58,9 +58,10 @@ class WarmDbt:
             self._runner = dbtRunner()
         return self._runner
 
-    def warm_up(self) -> None:
-        """Import dbt and parse the project now, so the first event does not pay for it."""
-        self.invoke(["parse"])
+    def warm_up(self, variables: dict[str, Any]) -> None:
+        """Import dbt and parse the project now, with the vars every build will pass, so the first
+        event pays neither the import nor a full parse."""
+        self.invoke(["parse", "--vars", json.dumps(variables, sort_keys=True)])
 
     def invoke(self, args: list[str]) -> Any:
         with self._lock:  # dbt invocations in one process must not run concurrently

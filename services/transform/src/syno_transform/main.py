@@ -29,6 +29,6 @@ def create_app(settings: Settings | None = None) -> FastStream:
 
     @app.after_startup
     async def warm_dbt() -> None:
-        await asyncio.to_thread(dbt.warm_up)
+        await asyncio.to_thread(dbt.warm_up, {"top_customers": settings.transform.top_customers})
 
     return app
