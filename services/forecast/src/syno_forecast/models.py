@@ -364,7 +364,7 @@ def fit_model(name: ModelName, history: FloatArray, start: date, horizon: int) -
                 result = _fit_baseline(name, history, series, horizon)
         except ModelFitError:
             raise
-        # darts and statsforecast raise many unrelated types (ValueError, LinAlgError, NotImplementedError
+        # darts and statsforecast raise many unrelated types (ValueError, LinAlgError, the not-implemented error
         # for "tiny datasets", ZeroDivisionError...); each is recorded on the candidate, never swallowed.
         except Exception as error:
             raise ModelFitError(f"{type(error).__name__}: {error}") from error
