@@ -62,7 +62,7 @@ def ensure_workbook(workdir: Path, rows: int, seed: int) -> tuple[Path, float | 
 
 
 def write_sample(path: Path, rows: int, seed: int) -> int:
-    from syno_shared.sample import SampleSpec, write_workbook
+    from syno_sample.workbook import SampleSpec, write_workbook
 
     write_workbook(path, SampleSpec(years=(2023, 2024), rows_per_year=rows // 2, seed=seed), MAPPING_DIR)
     return 0

@@ -78,7 +78,7 @@ def ensure_workbook(workdir: Path, rows: int, seed: int) -> Path:
         partial = path.with_name(path.name + ".partial")
         print(f"writing {path.name} ...", flush=True)
         code = (
-            "import sys; from pathlib import Path; from syno_shared.sample import SampleSpec, write_workbook; "
+            "import sys; from pathlib import Path; from syno_sample.workbook import SampleSpec, write_workbook; "
             "write_workbook(Path(sys.argv[1]), SampleSpec(years=(2023, 2024), rows_per_year=int(sys.argv[2]), "
             "seed=int(sys.argv[3])), Path(sys.argv[4]))"
         )

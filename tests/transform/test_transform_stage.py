@@ -17,7 +17,7 @@ from syno_shared.embedded import Endpoints
 from syno_shared.errors import QualityGateFailed
 from syno_shared.events import SheetLanded, WorkbookLanded
 from syno_shared.fingerprint import file_sha256
-from syno_shared.sample import SampleReport, SampleSpec, write_workbook
+from syno_sample.workbook import SampleReport, SampleSpec, write_workbook
 from syno_shared.service import Service
 from syno_shared.settings import Settings
 from syno_shared.telemetry import setup_telemetry

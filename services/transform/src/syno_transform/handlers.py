@@ -19,7 +19,7 @@ from syno_transform import warehouse
 from syno_transform.cleaning import CleanResult, clean_sales
 from syno_transform.dbt_runner import WarmDbt
 from syno_transform.quality import load_gates, run_quality_gates
-from syno_transform.quarters import latest_complete_quarter
+from syno_shared.quarters import latest_complete_quarter
 from syno_transform.reference import Reference, load_reference
 
 tracer = trace.get_tracer("syno.transform")

@@ -222,7 +222,7 @@ def sample(
     seed: Annotated[int, typer.Option(help="Same seed, same workbook.")] = 7,
 ) -> None:
     """Write a realistic, messy sale-out workbook in the real format."""
-    from syno_shared.sample import SampleSpec, write_workbook
+    from syno_sample.workbook import SampleSpec, write_workbook
 
     settings = Settings()
     spec = SampleSpec(years=tuple(years or (2023, 2024)), rows_per_year=rows_per_year, seed=seed)
@@ -262,7 +262,7 @@ def demo(
     rows_per_year: Annotated[int, typer.Option(help="Sales lines per year in the sample.")] = 100_000,
 ) -> None:
     """Generate a sample workbook and run it through the pipeline on embedded servers."""
-    from syno_shared.sample import SampleSpec, write_workbook
+    from syno_sample.workbook import SampleSpec, write_workbook
 
     settings = Settings()
     out = settings.data_dir / "sample" / "syno-sample.xlsx"

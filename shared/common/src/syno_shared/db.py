@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Mapping
 from typing import Any
 
 import asyncpg
@@ -133,6 +134,21 @@ async def stage_timings(pool: asyncpg.Pool, snapshot_id: str) -> list[dict[str, 
         snapshot_id,
     )
     return [dict(row) for row in rows]
+
+
+async def fetch_frame(
+    connection: asyncpg.Pool | asyncpg.Connection,
+    query: str,
+    *args: Any,
+    schema: Mapping[str, pl.DataType | type[pl.DataType]] | None = None,
+) -> pl.DataFrame:
+    """The rows of a query as a polars frame; `schema` fixes names and dtypes (and the columns of an empty result)."""
+    rows = await connection.fetch(query, *args)
+    if schema is not None:
+        return pl.DataFrame([tuple(row.values()) for row in rows], schema=dict(schema), orient="row")
+    if not rows:
+        return pl.DataFrame()
+    return pl.DataFrame([dict(row) for row in rows])
 
 
 async def copy_frame(connection: asyncpg.Connection, schema: str, table: str, frame: pl.DataFrame) -> None:

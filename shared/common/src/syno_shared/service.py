@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,7 +14,7 @@ import asyncpg
 from faststream import AckPolicy, FastStream
 from faststream.nats import NatsBroker, PullSub
 
-from syno_shared import bus, db
+from syno_shared import bus, db, migrate
 from syno_shared.errors import SynoError
 from syno_shared.events import Stage
 from syno_shared.logging import configure_logging, get_logger
@@ -86,8 +87,13 @@ def build_service(name: Stage, settings: Settings, *, ddl: str = "") -> tuple[Fa
 
     @app.on_startup
     async def open_pool() -> None:
+        sources = migrate.installed_sources(("ops", name))
+        applied = await asyncio.to_thread(migrate.apply_migrations, pg_dsn, sources)
+        if applied:
+            get_logger().info("migrations_applied", migrations=applied)
         pool = await db.create_pool(pg_dsn)
-        await db.apply_ddl(pool, db.OPS_DDL + "\n" + ddl)
+        if ddl:
+            await db.apply_ddl(pool, ddl)
         service.pool_holder.append(pool)
         get_logger().info("service_started", nats_url=settings.nats_url)
 

@@ -16,7 +16,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from syno_shared.contract import WORKBOOK_COLUMNS, sheet_kind
-from syno_shared.sample import (
+from syno_sample.workbook import (
     CATALOGUE,
     TRUTH_COLUMNS,
     UNMAPPED_COUNTRY,

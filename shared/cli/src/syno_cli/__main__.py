@@ -1,0 +1,3 @@
+from syno_cli.main import main
+
+main()

@@ -1,0 +1,1 @@
+"""Dev-only sample workbooks (the real format, the truth behind them)."""
