@@ -11,11 +11,11 @@ import asyncpg
 import polars as pl
 import pytest
 
-from syno_shared import bus
 from syno_cli.main import drop_on_share, ensure_stream, replay_event, service_processes, wait_for_run
+from syno_sample.workbook import SampleSpec, write_workbook
+from syno_shared import bus
 from syno_shared.embedded import Endpoints
 from syno_shared.fingerprint import file_sha256
-from syno_sample.workbook import SampleSpec, write_workbook
 from syno_shared.settings import Settings
 
 from .otlp_receiver import OtlpReceiver, serve

@@ -16,11 +16,11 @@ import nats
 import pytest
 from nats.aio.msg import Msg
 
-from syno_shared import bus
 from syno_cli.main import ensure_stream
+from syno_sample.workbook import SampleSpec, write_workbook
+from syno_shared import bus
 from syno_shared.embedded import Endpoints
 from syno_shared.fingerprint import file_sha256
-from syno_sample.workbook import SampleSpec, write_workbook
 
 pytestmark = pytest.mark.integration
 

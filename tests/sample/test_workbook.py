@@ -15,7 +15,6 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from syno_shared.contract import WORKBOOK_COLUMNS, sheet_kind
 from syno_sample.workbook import (
     CATALOGUE,
     TRUTH_COLUMNS,
@@ -29,6 +28,7 @@ from syno_sample.workbook import (
     resolve_end_date,
     write_workbook,
 )
+from syno_shared.contract import WORKBOOK_COLUMNS, sheet_kind
 
 MAPPING_DIR = Path(__file__).resolve().parents[2] / "data" / "mapping_table"
 HEADER = list(WORKBOOK_COLUMNS)

@@ -11,13 +11,13 @@ import polars as pl
 import pytest
 
 from syno_ingestion.workbook import split_excel_tabs
+from syno_sample.workbook import SampleReport, SampleSpec, write_workbook
 from syno_shared import db
 from syno_shared.bus import create_broker
 from syno_shared.embedded import Endpoints
 from syno_shared.errors import QualityGateFailed
 from syno_shared.events import SheetLanded, WorkbookLanded
 from syno_shared.fingerprint import file_sha256
-from syno_sample.workbook import SampleReport, SampleSpec, write_workbook
 from syno_shared.service import Service
 from syno_shared.settings import Settings
 from syno_shared.telemetry import setup_telemetry

@@ -5,7 +5,6 @@ from __future__ import annotations
 from faststream import FastStream
 
 from syno_forecast.handlers import register
-from syno_forecast.warehouse import FORECAST_DDL
 from syno_forecast.work import BatchRunner
 from syno_shared.service import build_service
 from syno_shared.settings import Settings
@@ -13,7 +12,7 @@ from syno_shared.settings import Settings
 
 def create_app(settings: Settings | None = None) -> FastStream:
     settings = settings or Settings()
-    app, service = build_service("forecast", settings, ddl=FORECAST_DDL)
+    app, service = build_service("forecast", settings)
     runner = BatchRunner(settings.forecast.processes)
     register(service, runner)
 

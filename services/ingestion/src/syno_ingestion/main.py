@@ -10,14 +10,13 @@ from faststream import FastStream
 from opentelemetry import metrics
 
 from syno_ingestion.handlers import watch_share
-from syno_ingestion.manifest import MANIFEST_DDL
 from syno_shared.service import build_service
 from syno_shared.settings import Settings
 
 
 def create_app(settings: Settings | None = None) -> FastStream:
     settings = settings or Settings()
-    app, service = build_service("ingestion", settings, ddl=MANIFEST_DDL)
+    app, service = build_service("ingestion", settings)
     heartbeat = [time.time()]
     metrics.get_meter("syno.ingestion").create_observable_gauge(
         "syno_ingestion_heartbeat_age_seconds",

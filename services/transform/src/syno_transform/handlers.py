@@ -13,13 +13,13 @@ from syno_shared import bus, db
 from syno_shared.errors import QualityGateFailed
 from syno_shared.events import MartsReady, WorkbookLanded
 from syno_shared.logging import get_logger
+from syno_shared.quarters import latest_complete_quarter
 from syno_shared.service import Service
 from syno_shared.stage import StageOutcome, parse_event, run_stage
 from syno_transform import warehouse
 from syno_transform.cleaning import CleanResult, clean_sales
 from syno_transform.dbt_runner import WarmDbt
 from syno_transform.quality import load_gates, run_quality_gates
-from syno_shared.quarters import latest_complete_quarter
 from syno_transform.reference import Reference, load_reference
 
 tracer = trace.get_tracer("syno.transform")

@@ -9,7 +9,6 @@ from faststream import FastStream
 
 from syno_shared.service import build_service
 from syno_shared.settings import Settings
-from syno_transform import warehouse
 from syno_transform.dbt_runner import WarmDbt
 from syno_transform.handlers import register
 
@@ -18,7 +17,7 @@ REPO_DBT_DIR = Path(__file__).resolve().parents[4] / "dbt"
 
 def create_app(settings: Settings | None = None) -> FastStream:
     settings = settings or Settings()
-    app, service = build_service("transform", settings, ddl=warehouse.WAREHOUSE_DDL + warehouse.OPS_DDL)
+    app, service = build_service("transform", settings)
     assert settings.pg_dsn is not None  # build_service refuses to start without it
     dbt = WarmDbt(
         project_dir=settings.transform.dbt_project_dir or REPO_DBT_DIR,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from importlib.resources import files
 from typing import Any
 
 import asyncpg
@@ -11,34 +10,6 @@ import polars as pl
 
 from syno_shared import db
 from syno_transform.reference import Reference
-
-WAREHOUSE_DDL = files("syno_transform").joinpath("warehouse.sql").read_text()
-
-OPS_DDL = """
-create table if not exists ops.quality_results (
-    run_id       text        not null,
-    snapshot_id  text        not null,
-    gate         text        not null,
-    severity     text        not null,
-    passed       boolean     not null,
-    observed     double precision,
-    threshold    double precision,
-    detail       text        not null,
-    recorded_at  timestamptz not null default now(),
-    primary key (run_id, gate)
-);
-create table if not exists ops.lineage (
-    run_id              text        not null,
-    snapshot_id         text        not null,
-    model               text        not null,
-    rows                bigint,
-    freshness           date,
-    dbt_invocation_id   text        not null,
-    mapping_versions    jsonb       not null,
-    recorded_at         timestamptz not null default now(),
-    primary key (run_id, model)
-);
-"""
 
 REF_TABLES = {
     "countries": ["country", "region"],

@@ -14,48 +14,10 @@ from typing import Any
 import asyncpg
 import polars as pl
 
-OPS_DDL = """
-create schema if not exists ops;
-
-create table if not exists ops.stage_runs (
-    stage_run_id   bigserial primary key,
-    run_id         text        not null,
-    snapshot_id    text        not null,
-    stage          text        not null,
-    status         text        not null check (status in ('running', 'succeeded', 'failed', 'retrying', 'skipped')),
-    started_at     timestamptz not null default now(),
-    finished_at    timestamptz,
-    seconds        double precision,
-    rows           bigint,
-    error_code     text,
-    error_message  text,
-    delivery       integer     not null default 1,
-    details        jsonb       not null default '{}'::jsonb
-);
-create index if not exists stage_runs_snapshot on ops.stage_runs (snapshot_id, stage);
-
-create table if not exists ops.stage_completions (
-    snapshot_id     text        not null,
-    stage           text        not null,
-    run_id          text        not null,
-    completed_at    timestamptz not null default now(),
-    output_subject  text        not null,
-    output_event    jsonb       not null,
-    primary key (snapshot_id, stage)
-);
-"""
-
 
 async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 4) -> asyncpg.Pool:
     pool: asyncpg.Pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size)
     return pool
-
-
-async def apply_ddl(pool: asyncpg.Pool, ddl: str) -> None:
-    """Apply idempotent DDL; an advisory lock keeps replicas starting together from racing."""
-    async with pool.acquire() as connection, connection.transaction():
-        await connection.execute("select pg_advisory_xact_lock(hashtext('syno_ddl'))")
-        await connection.execute(ddl)
 
 
 async def stage_started(pool: asyncpg.Pool, *, run_id: str, snapshot_id: str, stage: str, delivery: int) -> int:

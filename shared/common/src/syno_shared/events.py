@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: facts carried downstream (workbook, quality), no stage reads another's tables
 
 Stage = Literal["ingestion", "transform", "forecast", "activation"]
 
@@ -43,15 +43,39 @@ class SheetLanded(BaseModel):
     parquet_path: str = Field(description="Parquet file holding the sheet, relative to SYNO_DATA_DIR.")
 
 
+class SnapshotDelta(BaseModel):
+    """What changed against the previous accepted snapshot."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    is_first: bool = Field(description="True when there is no previous snapshot to compare with.")
+    previous_snapshot_id: str | None = Field(default=None, description="The snapshot compared with.")
+    size_bytes: int | None = Field(default=None, description="File size change in bytes.")
+    sheets_added: list[str] = Field(default_factory=list, description="Sheets new in this snapshot.")
+    sheets_removed: list[str] = Field(default_factory=list, description="Sheets the previous snapshot had.")
+    rows: dict[str, int] = Field(default_factory=dict, description="Row-count change per sheet present in both.")
+    columns_added: dict[str, list[str]] = Field(default_factory=dict, description="Sheet -> columns new in it.")
+    columns_removed: dict[str, list[str]] = Field(default_factory=dict, description="Sheet -> columns gone from it.")
+
+
+class WorkbookFacts(BaseModel):
+    """The facts about the file that later stages report to people (carried, never re-read from ingestion)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    file_name: str = Field(description="File name as dropped on the share.")
+    size_bytes: int = Field(ge=0, description="File size in bytes.")
+    sheet_rows: dict[str, int] = Field(description="Sheet name -> data rows landed.")
+    delta: SnapshotDelta = Field(description="Change against the previous accepted snapshot.")
+
+
 class WorkbookLanded(Event):
     """A workbook passed the contract and its sheets are on disk as parquet."""
 
     file_name: str = Field(description="File name as dropped on the share.")
     path: str = Field(description="Where ingestion keeps the accepted file, relative to SYNO_DATA_DIR.")
     size_bytes: int = Field(ge=0, description="File size in bytes.")
-    size_delta_bytes: int | None = Field(
-        default=None, description="Size change against the previous accepted snapshot (None for the first)."
-    )
+    delta: SnapshotDelta = Field(description="Change against the previous accepted snapshot.")
     sheets: list[SheetLanded] = Field(description="Every contract sheet of the workbook.")
     contract_version: str = Field(description="Version of the workbook contract the file was checked against.")
     mapping_versions: dict[str, str] = Field(description="Mapping-table file name -> sha256 of its content.")
@@ -68,17 +92,52 @@ class QualityGateResult(BaseModel):
     detail: str = Field(default="", description="What was measured, in words.")
 
 
+class UnmappedValue(BaseModel):
+    """A value the mapping tables do not know: kept as UNMAPPED in the warehouse, reported so a person maps it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    field: Literal["country", "currency", "product"] = Field(description="Which mapping lacks the value.")
+    value: str = Field(description="The value as cleaned (trimmed; products upper-cased).")
+    rows: int = Field(ge=1, description="Lines carrying it.")
+
+
+class UnconvertibleValue(BaseModel):
+    """A cell that could not be read as its column's type (a date or number) and was loaded as null."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    column: str = Field(description="Canonical column name, e.g. 'invoice_date'.")
+    value: str = Field(description="The cell as text.")
+    rows: int = Field(ge=1, description="Lines carrying it.")
+
+
+class QualityFacts(BaseModel):
+    """How clean the snapshot was: dbt tests, quality gates, and the values a person should fix."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    rows_loaded: int = Field(ge=0, description="Cleaned rows loaded into raw.sales_lines for the snapshot.")
+    tests_passed: int = Field(ge=0, description="dbt tests (and unit tests) that passed.")
+    tests_warned: int = Field(ge=0, description="dbt tests that warned.")
+    tests_failed: int = Field(ge=0, description="dbt tests that failed (0 on a published snapshot).")
+    quality_gates: list[QualityGateResult] = Field(default_factory=list, description="Quality-gate results.")
+    unmapped_values: list[UnmappedValue] = Field(
+        default_factory=list, description="The most frequent unmapped values (all of them in ops.unmapped_values)."
+    )
+    unconvertible_values: list[UnconvertibleValue] = Field(
+        default_factory=list, description="The most frequent unconvertible cells (all of them in ops.unmapped_values)."
+    )
+
+
 class MartsReady(Event):
     """The warehouse marts were rebuilt from the snapshot and passed dbt tests and quality gates."""
 
     dbt_invocation_id: str = Field(description="dbt's invocation id for the build.")
     models_built: list[str] = Field(description="dbt models built (unique ids).")
-    tests_passed: int = Field(ge=0, description="dbt tests (and unit tests) that passed.")
-    tests_warned: int = Field(ge=0, description="dbt tests that warned.")
-    tests_failed: int = Field(ge=0, description="dbt tests that failed (0 on this event).")
     mart_rows: dict[str, int] = Field(description="Row count per mart, e.g. {'marts.svr_rm_quarterly': 40}.")
-    quality_gates: list[QualityGateResult] = Field(default_factory=list, description="Quality-gate results.")
-    rows_loaded: int = Field(ge=0, description="Cleaned rows loaded into raw.sales_lines for the snapshot.")
+    workbook: WorkbookFacts = Field(description="The file the snapshot came from, carried from workbook.landed.")
+    quality: QualityFacts = Field(description="dbt tests, quality gates, unmapped and unconvertible values.")
     data_freshness: date | None = Field(description="Latest invoice date in the snapshot.")
     latest_complete_quarter: date | None = Field(
         description="First day of the latest quarter whose data is complete (None if there is none yet)."
@@ -117,6 +176,8 @@ class ForecastPublished(Event):
     tiers: list[TierForecast] = Field(description="SVR-RM tier forecasts (the headline numbers).")
     tables: list[str] = Field(description="Tables written, e.g. ['forecast.svr_rm'].")
     artifact_path: str | None = Field(default=None, description="Artifacts folder relative to SYNO_DATA_DIR.")
+    workbook: WorkbookFacts = Field(description="The file the snapshot came from, carried from marts.ready.")
+    quality: QualityFacts = Field(description="The snapshot's quality, carried from marts.ready.")
 
 
 class DeliveryResult(BaseModel):
@@ -133,7 +194,7 @@ class ActivationCompleted(Event):
     storylines: int = Field(ge=0, description="Storyline rows written to activation.storylines.")
     dashboards: list[DeliveryResult] = Field(description="Dashboards refreshed (id, result).")
     notifications: list[DeliveryResult] = Field(description="Notifications sent (channel, result).")
-    catalog: DeliveryResult | None = Field(default=None, description="Data catalog sync result.")
+    lineage: DeliveryResult | None = Field(default=None, description="Lineage sent to the data catalog (result).")
 
 
 class PipelineFailed(Event):
@@ -144,3 +205,13 @@ class PipelineFailed(Event):
     message: str = Field(description="What went wrong and what to fix, in plain words.")
     is_retryable: bool = Field(description="Whether sending the input again could succeed unchanged.")
     input_reference: str = Field(description="The input: a file path or the subject:msg-id that failed.")
+
+
+def workbook_facts(landed: WorkbookLanded) -> WorkbookFacts:
+    """The facts about the file that travel on with the snapshot."""
+    return WorkbookFacts(
+        file_name=landed.file_name,
+        size_bytes=landed.size_bytes,
+        sheet_rows={sheet.name: sheet.rows for sheet in landed.sheets},
+        delta=landed.delta,
+    )

@@ -37,7 +37,6 @@ class Service:
     settings: Settings
     broker: NatsBroker
     telemetry: Telemetry
-    ddl: str
     pool_holder: list[asyncpg.Pool] = field(default_factory=list)
 
     @property
@@ -70,7 +69,7 @@ class Service:
         return decorator
 
 
-def build_service(name: Stage, settings: Settings, *, ddl: str = "") -> tuple[FastStream, Service]:
+def build_service(name: Stage, settings: Settings) -> tuple[FastStream, Service]:
     configure_logging(name, settings.log_format)
     if not settings.nats_url or not settings.pg_dsn:
         raise MissingServerError(
@@ -81,7 +80,7 @@ def build_service(name: Stage, settings: Settings, *, ddl: str = "") -> tuple[Fa
     broker = bus.create_broker(
         settings.nats_url, tracer_provider=telemetry.tracer_provider, meter_provider=telemetry.meter_provider
     )
-    service = Service(name=name, settings=settings, broker=broker, telemetry=telemetry, ddl=ddl)
+    service = Service(name=name, settings=settings, broker=broker, telemetry=telemetry)
     app = FastStream(broker)
     pg_dsn = settings.pg_dsn
 
@@ -92,8 +91,6 @@ def build_service(name: Stage, settings: Settings, *, ddl: str = "") -> tuple[Fa
         if applied:
             get_logger().info("migrations_applied", migrations=applied)
         pool = await db.create_pool(pg_dsn)
-        if ddl:
-            await db.apply_ddl(pool, ddl)
         service.pool_holder.append(pool)
         get_logger().info("service_started", nats_url=settings.nats_url)
 
