@@ -9,10 +9,11 @@ import pytest
 from syno_ingestion.share import (
     FileState,
     StabilityTracker,
+    accepted_path,
     inside,
     is_workbook_candidate,
-    keep_accepted,
     list_share,
+    move,
     quarantine,
     safe_name,
 )
@@ -111,5 +112,6 @@ def test_accepted_file_moves_beside_its_sheets(tmp_path: Path) -> None:
     (data / "raw").mkdir(parents=True)
     source = data / "raw" / "s.xlsx"
     source.write_bytes(b"x")
-    target = keep_accepted(data, source, "abc")
+    target = move(source, accepted_path(data, source, "abc"))
     assert target == (data / "processed" / "ingestion" / "abc" / "source-s.xlsx").resolve()
+    assert target.read_bytes() == b"x" and not source.exists()

@@ -6,6 +6,7 @@ import pytest
 
 from syno_ingestion.validation import check_header, contract_sheets, find_header_row, snapshot_delta
 from syno_shared.errors import InputRejected
+from syno_shared.events import SnapshotDelta
 
 HEADER = ["PI", "InvDate", "ShipDate", "Customer", "Country", "Product", "Quantity", "Currency", "Total"]
 
@@ -52,14 +53,14 @@ def test_delta_against_previous_snapshot() -> None:
         "size_bytes": 150,
         "sheets": {"2023": {"rows": 12, "columns": ["PI", "Total", "Sales Rep"]}, "2024": {"rows": 5, "columns": []}},
     }
-    assert snapshot_delta(current, previous) == {
-        "is_first": False,
-        "previous_snapshot_id": "old",
-        "size_bytes": 50,
-        "sheets_added": ["2024"],
-        "sheets_removed": ["2023-C2"],
-        "rows": {"2023": 2},
-        "columns_added": {"2023": ["Sales Rep"]},
-        "columns_removed": {},
-    }
-    assert snapshot_delta(current, None) == {"is_first": True}
+    assert snapshot_delta(current, previous) == SnapshotDelta(
+        is_first=False,
+        previous_snapshot_id="old",
+        size_bytes=50,
+        sheets_added=["2024"],
+        sheets_removed=["2023-C2"],
+        rows={"2023": 2},
+        columns_added={"2023": ["Sales Rep"]},
+        columns_removed={},
+    )
+    assert snapshot_delta(current, None) == SnapshotDelta(is_first=True)

@@ -1,4 +1,4 @@
-"""split_excel_tabs on real files: every sheet to parquet, nothing dropped, bad files refused clearly."""
+"""split_sheets on real files: every sheet to parquet, nothing dropped, bad files refused clearly."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 import xlsxwriter
 
 from syno_ingestion.share import StabilityTracker, list_share
-from syno_ingestion.workbook import split_excel_tabs
+from syno_ingestion.workbook import split_sheets
 from syno_shared.errors import InputRejected
 
 HEADER = ["PI", "InvDate", "Customer", "Country", "Product", "Quantity", "Currency", "Total", "Sales Rep"]
@@ -59,7 +59,7 @@ def test_every_sheet_lands_with_all_rows_and_a_title_row_above_the_header(tmp_pa
             "Notes": [["not a sales sheet"]],
         },
     )
-    landed = split_excel_tabs(workbook, tmp_path / "out")
+    landed = split_sheets(workbook, tmp_path / "out")
     assert [(s.sheet.name, s.rows, s.header_row) for s in landed] == [("2024", 1500, 2), ("2024-C2", 2, 0)]
     frame = pl.read_parquet(landed[0].parquet_path)
     assert frame.columns == HEADER  # extra columns are kept for raw
@@ -73,7 +73,7 @@ def test_text_after_the_first_thousand_rows_is_kept_not_nulled(tmp_path: Path) -
     rows[1100][7] = "1,234.50"  # a number stored as text, far down the sheet
     rows[1101][1] = "2024-05-06"  # a date written as text
     workbook = write_xlsx(tmp_path / "w.xlsx", {"2024": [HEADER, *rows]})
-    frame = pl.read_parquet(split_excel_tabs(workbook, tmp_path / "out")[0].parquet_path)
+    frame = pl.read_parquet(split_sheets(workbook, tmp_path / "out")[0].parquet_path)
     assert frame["Total"][1100] == "1,234.50"
     assert frame["InvDate"][1101] == "2024-05-06"
     assert frame["Total"].null_count() == 0 and frame["InvDate"].null_count() == 0
@@ -83,13 +83,13 @@ def test_ods_workbooks_are_read(tmp_path: Path) -> None:
     path = tmp_path / "w.ods"
     with pd.ExcelWriter(path, engine="odf") as writer:
         pd.DataFrame([line(i) for i in range(5)], columns=HEADER).to_excel(writer, sheet_name="2025", index=False)
-    landed = split_excel_tabs(path, tmp_path / "out")
+    landed = split_sheets(path, tmp_path / "out")
     assert [(s.sheet.name, s.rows) for s in landed] == [("2025", 5)]
 
 
 def rejected(path: Path, tmp_path: Path) -> InputRejected:
     with pytest.raises(InputRejected) as caught:
-        split_excel_tabs(path, tmp_path / "out")
+        split_sheets(path, tmp_path / "out")
     return caught.value
 
 
@@ -152,4 +152,4 @@ def test_a_file_written_slowly_is_taken_only_after_the_copy_ends(tmp_path: Path)
         taken_after += tracker.observe(list_share(share))
     assert taken_while_copying == []
     assert taken_after == [target]
-    assert split_excel_tabs(target, tmp_path / "out")[0].rows == 3000
+    assert split_sheets(target, tmp_path / "out")[0].rows == 3000

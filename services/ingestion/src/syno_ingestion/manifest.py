@@ -3,16 +3,27 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from datetime import datetime
+from typing import Any, TypedDict
 
 import asyncpg
 
+from syno_shared.events import WorkbookLanded
 
-async def find_snapshot(pool: asyncpg.Pool, snapshot_id: str) -> dict[str, Any] | None:
+
+class SnapshotRow(TypedDict):
+    snapshot_id: str
+    file_name: str
+    accepted_at: datetime
+
+
+async def find_snapshot(pool: asyncpg.Pool, snapshot_id: str) -> SnapshotRow | None:
     row = await pool.fetchrow(
         "select snapshot_id, file_name, accepted_at from ops.ingestion_manifest where snapshot_id = $1", snapshot_id
     )
-    return None if row is None else dict(row)
+    if row is None:
+        return None
+    return SnapshotRow(snapshot_id=row["snapshot_id"], file_name=row["file_name"], accepted_at=row["accepted_at"])
 
 
 async def previous_snapshot(pool: asyncpg.Pool) -> dict[str, Any] | None:
@@ -51,21 +62,28 @@ async def record_file(
     )
 
 
-async def insert_manifest(connection: asyncpg.Connection, row: dict[str, Any]) -> None:
+async def insert_manifest(
+    connection: asyncpg.Connection,
+    event: WorkbookLanded,
+    *,
+    sheets: dict[str, Any],
+    cell_errors: dict[str, Any],
+    timings: dict[str, float],
+) -> None:
+    """The accepted snapshot, as the event describes it, with what only ingestion keeps (cell errors, timings)."""
     await connection.execute(
         "insert into ops.ingestion_manifest (snapshot_id, run_id, file_name, stored_path, size_bytes, delta, sheets,"
-        " cell_errors,"
-        " contract_version, mapping_versions, timings)"
+        " cell_errors, contract_version, mapping_versions, timings)"
         " values ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, $8::jsonb, $9, $10::jsonb, $11::jsonb)",
-        row["snapshot_id"],
-        row["run_id"],
-        row["file_name"],
-        row["stored_path"],
-        row["size_bytes"],
-        json.dumps(row["delta"]),
-        json.dumps(row["sheets"]),
-        json.dumps(row["cell_errors"]),
-        row["contract_version"],
-        json.dumps(row["mapping_versions"]),
-        json.dumps(row["timings"]),
+        event.snapshot_id,
+        event.run_id,
+        event.file_name,
+        event.path,
+        event.size_bytes,
+        event.delta.model_dump_json(),
+        json.dumps(sheets),
+        json.dumps(cell_errors),
+        event.contract_version,
+        json.dumps(event.mapping_versions),
+        json.dumps(timings),
     )

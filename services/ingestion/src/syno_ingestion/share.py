@@ -115,11 +115,15 @@ def quarantine(data_dir: Path, source: Path, *, code: str, message: str, details
     return target
 
 
-def keep_accepted(data_dir: Path, source: Path, snapshot_id: str) -> Path:
-    """Move an accepted file beside its parquet sheets: processed/ingestion/<snapshot_id>/."""
+def accepted_path(data_dir: Path, source: Path, snapshot_id: str) -> Path:
+    """Where an accepted file is kept: beside its parquet sheets, processed/ingestion/<snapshot_id>/."""
     folder = inside(data_dir, data_dir / "processed" / "ingestion" / snapshot_id)
-    folder.mkdir(parents=True, exist_ok=True)
-    target = inside(data_dir, folder / f"source-{safe_name(source.name)}")
+    return inside(data_dir, folder / f"source-{safe_name(source.name)}")
+
+
+def move(source: Path, target: Path) -> Path:
+    """Move a file off the share into its folder (created as needed)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
     shutil.move(source, target)
     return target
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from syno_shared.contract import REQUIRED_COLUMNS, SheetKind, canonical_column, header_key, sheet_kind
 from syno_shared.errors import InputRejected
+from syno_shared.events import SnapshotDelta
 
 HEADER_SEARCH_ROWS = 30
 _REQUIRED_KEYS = frozenset(header_key(column) for column in REQUIRED_COLUMNS)
@@ -73,28 +74,33 @@ def duplicate_headers(headers: Sequence[str]) -> list[str]:
     return duplicates
 
 
-def snapshot_delta(current: Mapping[str, Any], previous: Mapping[str, Any] | None) -> dict[str, Any]:
+def snapshot_delta(current: Mapping[str, Any], previous: Mapping[str, Any] | None) -> SnapshotDelta:
     """What changed against the previous accepted snapshot: size, sheets, rows per sheet, columns.
 
     Both arguments hold `size_bytes` and `sheets` = {name: {"rows": int, "columns": [..]}}.
     """
     if previous is None:
-        return {"is_first": True}
+        return SnapshotDelta(is_first=True)
     now, before = current["sheets"], previous["sheets"]
     common = sorted(set(now) & set(before))
-    return {
-        "is_first": False,
-        "previous_snapshot_id": previous.get("snapshot_id"),
-        "size_bytes": current["size_bytes"] - previous["size_bytes"],
-        "sheets_added": sorted(set(now) - set(before)),
-        "sheets_removed": sorted(set(before) - set(now)),
-        "rows": {name: now[name]["rows"] - before[name]["rows"] for name in common},
-        "columns_added": {
+    return SnapshotDelta(
+        is_first=False,
+        previous_snapshot_id=previous.get("snapshot_id"),
+        size_bytes=current["size_bytes"] - previous["size_bytes"],
+        sheets_added=sorted(set(now) - set(before)),
+        sheets_removed=sorted(set(before) - set(now)),
+        rows={name: now[name]["rows"] - before[name]["rows"] for name in common},
+        columns_added={
             name: added
             for name in common
             if (added := sorted(set(now[name]["columns"]) - set(before[name]["columns"])))
         },
-        "columns_removed": {
+        columns_removed={
             name: gone for name in common if (gone := sorted(set(before[name]["columns"]) - set(now[name]["columns"])))
         },
-    }
+    )
+
+
+def _gained(sheet: Mapping[str, Any], other: Mapping[str, Any]) -> list[str]:
+    """Columns `sheet` has that `other` lacks, sorted."""
+    return sorted(set(sheet["columns"]) - set(other["columns"]))

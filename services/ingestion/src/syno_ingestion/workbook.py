@@ -56,7 +56,7 @@ def open_workbook(path: Path) -> fastexcel.ExcelReader:
         raise InputRejected(f"the file cannot be read as a workbook: {error}", code="unreadable_file") from error
 
 
-def split_excel_tabs(path: Path, out_dir: Path) -> list[SheetParquet]:
+def split_sheets(path: Path, out_dir: Path) -> list[SheetParquet]:
     """Every contract sheet to `<out_dir>/<sheet>.parquet`; row counts equal the sheet's data rows."""
     if path.stat().st_size == 0:
         raise InputRejected("the file is empty (0 bytes); export the workbook again", code="empty_file")

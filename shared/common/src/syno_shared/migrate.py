@@ -15,7 +15,7 @@ from importlib import metadata, resources
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
-from yoyo import get_backend, read_migrations
+from yoyo import get_backend, read_migrations  # type: ignore[import-untyped]  # yoyo ships no type information
 
 ENTRY_POINT_GROUP = "syno.migrations"
 _LOCK_KEY = 0x5359_4E4F  # "SYNO": one advisory lock for every migration run

@@ -1,16 +1,21 @@
-"""How every stage handles one event: idempotency, the ops trail, retries and failure events.
+"""How every stage handles one input: idempotency, the ops trail, retries and failure events.
 
-Handlers stay thin: they parse the event and hand `run_stage` a coroutine that does the work
-and returns the next event. `run_stage` makes the effect exactly-once (a completed snapshot is
-not redone unless forced), records the run in ops.stage_runs, retries transient failures with
-spaced delays up to max_deliver, and turns everything else into `pipeline.failed`.
+One protocol for all four stages. A stage's input is a `StageInput` (an event from the bus, or for
+ingestion a file on the share); `run_stage` makes the effect exactly-once (a completed snapshot is
+not redone unless forced), records the run in ops.stage_runs (never left at 'running': every exit
+closes the row), asks for a spaced retry of a transient failure up to max_deliver, and turns
+everything else into one `pipeline.failed`. `run_stage_input` is the protocol; `run_stage` adapts
+it to a JetStream message (a retry is a spaced nak).
+
+Handlers stay thin: they parse the event (`parse_event`) and hand `run_stage` a coroutine
+that does the work and returns the next event.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import asyncpg
@@ -48,35 +53,67 @@ class StageContext:
     max_deliver: int
 
 
-def delivery_count(message: NatsMessage) -> int:
+@dataclass(frozen=True)
+class StageInput:
+    """One input to a stage: which run and snapshot, where it came from, which delivery this is."""
+
+    run_id: str
+    snapshot_id: str
+    reference: str
+    """The input as a person finds it again: `subject:stream-sequence` or a file name."""
+    delivery: int = 1
+    replay: Mapping[str, str] = field(default_factory=dict)
+    """A replay's headers (force, attempt), forwarded downstream so the whole chain is redone once."""
+
+    @property
+    def is_forced(self) -> bool:
+        return bus.FORCE_HEADER in self.replay
+
+
+@dataclass(frozen=True)
+class RetryLater:
+    """The work failed in a way a retry may fix: try the same input again after `delay` seconds."""
+
+    delay: float
+    error: SynoError
+
+
+def message_reference(message: NatsMessage) -> str:
+    """`subject:stream-sequence` of a JetStream message (unique per stored message, so per failure too)."""
     metadata = getattr(message.raw_message, "metadata", None)
-    return int(metadata.num_delivered) if metadata is not None else 1
+    sequence = metadata.sequence.stream if metadata is not None else message.message_id
+    return f"{message.raw_message.subject}:{sequence}"
 
 
-def replay_headers(message: NatsMessage) -> dict[str, str]:
-    """A replay's headers, forwarded downstream so the whole chain is redone once."""
-    return {key: value for key, value in message.headers.items() if key in (bus.FORCE_HEADER, bus.ATTEMPT_HEADER)}
+def message_input(event: Event, message: NatsMessage) -> StageInput:
+    metadata = getattr(message.raw_message, "metadata", None)
+    return StageInput(
+        run_id=event.run_id,
+        snapshot_id=event.snapshot_id,
+        reference=message_reference(message),
+        delivery=int(metadata.num_delivered) if metadata is not None else 1,
+        replay={key: value for key, value in message.headers.items() if key in (bus.FORCE_HEADER, bus.ATTEMPT_HEADER)},
+    )
 
 
 async def publish_failure(
-    context: StageContext, *, run_id: str, snapshot_id: str, error: SynoError, input_reference: str
-) -> None:
+    context: StageContext, *, stage_input: StageInput, error: SynoError, is_retryable: bool | None = None
+) -> PipelineFailed:
+    """One pipeline.failed per failed input: its message id names the input, so distinct failures never collide."""
     failure = PipelineFailed(
-        run_id=run_id,
-        snapshot_id=snapshot_id,
+        run_id=stage_input.run_id,
+        snapshot_id=stage_input.snapshot_id,
         stage=context.stage,
         reason_code=error.code,
         message=error.message,
-        is_retryable=error.retryable,
-        input_reference=input_reference,
+        is_retryable=error.retryable if is_retryable is None else is_retryable,
+        input_reference=stage_input.reference,
     )
+    attempt = f"{context.stage}:{stage_input.run_id}:{stage_input.reference}"
     await bus.publish_event(
-        context.broker,
-        bus.PIPELINE_FAILED,
-        failure,
-        stream_name=context.stream_name,
-        attempt=f"{context.stage}:{run_id}",  # a later run's failure of the same snapshot is a new fact
+        context.broker, bus.PIPELINE_FAILED, failure, stream_name=context.stream_name, attempt=attempt
     )
+    return failure
 
 
 async def parse_event(context: StageContext, model: type[EventT], message: NatsMessage) -> EventT | None:
@@ -87,26 +124,19 @@ async def parse_event(context: StageContext, model: type[EventT], message: NatsM
         get_logger().error("event_rejected", subject=message.raw_message.subject, errors=error.errors()[:5])
         await publish_failure(
             context,
-            run_id="unknown",
-            snapshot_id="unknown",
+            stage_input=StageInput(run_id="unknown", snapshot_id="unknown", reference=message_reference(message)),
             error=SynoError(f"malformed {model.__name__} event: {error.error_count()} errors", code="bad_event"),
-            input_reference=f"{message.raw_message.subject}:{message.message_id}",
         )
         return None
 
 
-async def run_stage(
-    context: StageContext,
-    *,
-    event_in: Event,
-    message: NatsMessage,
-    work: Callable[[], Awaitable[StageOutcome]],
-) -> StageOutcome | None:
-    log = get_logger().bind(stage=context.stage, run_id=event_in.run_id, snapshot_id=event_in.snapshot_id)
-    input_reference = f"{message.raw_message.subject}:{message.headers.get('Nats-Msg-Id', message.message_id)}"
-    replay = replay_headers(message)
-    if bus.FORCE_HEADER not in replay:
-        done = await db.completed_output(context.pool, snapshot_id=event_in.snapshot_id, stage=context.stage)
+async def run_stage_input(
+    context: StageContext, *, stage_input: StageInput, work: Callable[[], Awaitable[StageOutcome]]
+) -> StageOutcome | RetryLater | None:
+    """Do `work` once for the input; the outcome, a retry request, or None (skipped, or failed and reported)."""
+    log = get_logger().bind(stage=context.stage, run_id=stage_input.run_id, snapshot_id=stage_input.snapshot_id)
+    if not stage_input.is_forced:
+        done = await db.completed_output(context.pool, snapshot_id=stage_input.snapshot_id, stage=context.stage)
         if done is not None:
             # Completed before (redelivery or replay): publish the recorded result again; the
             # Nats-Msg-Id makes JetStream drop it if the first publish went through.
@@ -114,49 +144,52 @@ async def run_stage(
             await context.broker.publish(
                 event_json,
                 subject,
-                headers={"Nats-Msg-Id": bus.message_id(subject, event_in.snapshot_id)},
+                headers={"Nats-Msg-Id": bus.message_id(subject, stage_input.snapshot_id)},
                 stream=context.stream_name,
             )
             log.info("stage_skipped", reason="already completed for this snapshot")
             return None
 
-    delivery = delivery_count(message)
     stage_run_id = await db.stage_started(
         context.pool,
-        run_id=event_in.run_id,
-        snapshot_id=event_in.snapshot_id,
+        run_id=stage_input.run_id,
+        snapshot_id=stage_input.snapshot_id,
         stage=context.stage,
-        delivery=delivery,
+        delivery=stage_input.delivery,
     )
     started = time.perf_counter()
     with tracer.start_as_current_span(f"{context.stage}.run") as span:
-        span.set_attribute("syno.run_id", event_in.run_id)
-        span.set_attribute("syno.snapshot_id", event_in.snapshot_id)
+        span.set_attribute("syno.run_id", stage_input.run_id)
+        span.set_attribute("syno.snapshot_id", stage_input.snapshot_id)
         try:
             outcome = await work()
-        except Exception as raised:
+        except BaseException as raised:
             # A SynoError says itself whether a retry can help; anything unknown is treated as
-            # transient: retried with a spaced delay, then reported. Never swallowed.
-            error = raised if isinstance(raised, SynoError) else _unexpected(raised)
-            is_final = not error.retryable or delivery >= context.max_deliver
-            await _record_failure(context, stage_run_id, error, is_final=is_final)
+            # transient: retried with a spaced delay, then reported. Never swallowed, and the
+            # stage_runs row is closed whatever was raised (a cancellation included).
+            if not isinstance(raised, Exception):
+                await _close_quietly(context, stage_run_id, "failed", "interrupted", type(raised).__name__)
+                raise
+            error = raised if isinstance(raised, SynoError) else unexpected_error(raised)
+            is_final = not error.retryable or stage_input.delivery >= context.max_deliver
+            await db.stage_finished(
+                context.pool,
+                stage_run_id,
+                status="failed" if is_final else "retrying",
+                error_code=error.code,
+                error_message=error.message,
+            )
             log.warning(
                 "stage_failed",
                 code=error.code,
                 error=error.message,
-                delivery=delivery,
-                final=is_final,
+                delivery=stage_input.delivery,
+                is_final=is_final,
                 exc_info=not isinstance(raised, SynoError),
             )
             if not is_final:
-                raise NackMessage(delay=bus.retry_delay(delivery)) from raised
-            await publish_failure(
-                context,
-                run_id=event_in.run_id,
-                snapshot_id=event_in.snapshot_id,
-                error=error,
-                input_reference=input_reference,
-            )
+                return RetryLater(delay=bus.retry_delay(stage_input.delivery), error=error)
+            await publish_failure(context, stage_input=stage_input, error=error)
             return None
 
     await db.stage_finished(context.pool, stage_run_id, status="succeeded", rows=outcome.rows, details=outcome.details)
@@ -165,24 +198,31 @@ async def run_stage(
         outcome.subject,
         outcome.event,
         stream_name=context.stream_name,
-        attempt=replay.get(bus.ATTEMPT_HEADER),
-        headers=replay,
+        attempt=stage_input.replay.get(bus.ATTEMPT_HEADER),
+        headers=dict(stage_input.replay),
     )
     log.info("stage_succeeded", seconds=round(time.perf_counter() - started, 3), rows=outcome.rows)
     return outcome
 
 
-def _unexpected(raised: Exception) -> SynoError:
+async def run_stage(
+    context: StageContext, *, event_in: Event, message: NatsMessage, work: Callable[[], Awaitable[StageOutcome]]
+) -> StageOutcome | None:
+    """`run_stage_input` for an event from the bus: a retry is a spaced nak of the message."""
+    result = await run_stage_input(context, stage_input=message_input(event_in, message), work=work)
+    if isinstance(result, RetryLater):
+        raise NackMessage(delay=result.delay) from result.error
+    return result
+
+
+def unexpected_error(raised: Exception) -> SynoError:
     error = SynoError(f"{type(raised).__name__}: {raised}", code="unexpected_error")
     error.retryable = True
     return error
 
 
-async def _record_failure(context: StageContext, stage_run_id: int, error: SynoError, *, is_final: bool) -> None:
-    await db.stage_finished(
-        context.pool,
-        stage_run_id,
-        status="failed" if is_final else "retrying",
-        error_code=error.code,
-        error_message=error.message,
-    )
+async def _close_quietly(context: StageContext, stage_run_id: int, status: str, code: str, message: str) -> None:
+    try:
+        await db.stage_finished(context.pool, stage_run_id, status=status, error_code=code, error_message=message)
+    except Exception:  # the process is going down; the row is closed as abandoned at the next start
+        get_logger().warning("stage_run_not_closed", stage_run_id=stage_run_id)
