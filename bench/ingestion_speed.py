@@ -6,7 +6,7 @@ A sample workbook of --rows hardware lines (2 years, seed 7, the project's gener
 another 10 %) is written once and reused from --workdir. Then, in the same run, each measurement in a
 fresh interpreter (so peak memory is its own, not mixed with the others):
 
-- ingestion: `file_sha256` (the snapshot id) + `split_excel_tabs` (every sheet to parquet), what the
+- ingestion: `file_sha256` (the snapshot id) + `split_sheets` (every sheet to parquet), what the
   ingestion stage does per file;
 - bare fastexcel: `fastexcel.read_excel(path)`, every sheet `.load_sheet(name).to_polars()`;
 - pandas: `pandas.read_excel(path, sheet_name=None, engine="openpyxl")`, once (it is slow).
@@ -14,7 +14,7 @@ fresh interpreter (so peak memory is its own, not mixed with the others):
 Seconds are the work only (interpreter start and imports are reported apart); ingestion and bare
 fastexcel run --repeat times, interleaved, best taken. Peak memory is the child's own VmHWM. The
 machine is shared, so the result is the ratios (ingestion / bare fastexcel <= 1.2, pandas / ingestion
->= 15), never absolute times. When ingestion misses its ratio (or with --profile), `split_excel_tabs` is
+>= 15), never absolute times. When ingestion misses its ratio (or with --profile), `split_sheets` is
 taken apart step by step, with the alternatives for each step, to show where its time goes.
 Results go to <workdir>/ingestion_speed.json.
 """
@@ -84,13 +84,13 @@ def _max_rss_mib() -> float:
 
 
 def measure_ingestion(path: Path, out_dir: Path) -> dict[str, Any]:
-    from syno_ingestion.workbook import split_excel_tabs
+    from syno_ingestion.workbook import split_sheets
     from syno_shared.fingerprint import file_sha256
 
     started = time.perf_counter()
     file_sha256(path)
     hashed = time.perf_counter()
-    sheets = split_excel_tabs(path, out_dir)
+    sheets = split_sheets(path, out_dir)
     done = time.perf_counter()
     return {
         "seconds": done - started,
@@ -119,7 +119,7 @@ def measure_pandas(path: Path, out_dir: Path) -> dict[str, Any]:
 
 
 def measure_profile(path: Path, out_dir: Path) -> dict[str, Any]:
-    """`split_excel_tabs` step by step (same calls, same order as workbook.py), then the alternatives."""
+    """`split_sheets` step by step (same calls, same order as workbook.py), then the alternatives."""
     import fastexcel
     import polars as pl
 
@@ -262,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3, help="runs of ingestion and of bare fastexcel")
     parser.add_argument("--skip-pandas", action="store_true")
     parser.add_argument("--pandas-timeout", type=float, default=900.0, help="seconds; past it, report a lower bound")
-    parser.add_argument("--profile", action="store_true", help="profile split_excel_tabs even if on target")
+    parser.add_argument("--profile", action="store_true", help="profile split_sheets even if on target")
     parser.add_argument("--child", choices=sorted(MEASURES), help=argparse.SUPPRESS)
     parser.add_argument("--path", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--out-dir", type=Path, help=argparse.SUPPRESS)
@@ -301,16 +301,16 @@ def main(argv: list[str] | None = None) -> int:
 
     profile: dict[str, Any] | None = None
     if args.profile or ratio_bare > INGESTION_OVER_BARE_GOAL:
-        print("  profiling split_excel_tabs ...", flush=True)
+        print("  profiling split_sheets ...", flush=True)
         profile = run_child("profile", path, workdir, timeout=None)
 
     # ------------------------------------------------------------------ report
     print()
     print(f"{'measurement':<36}{'best s':>9}{'median s':>10}{'peak RSS MiB':>14}")
     rows = [
-        ("ingestion (sha256 + split_excel_tabs)", summary["ingestion"]),
+        ("ingestion (sha256 + split_sheets)", summary["ingestion"]),
         ("  of which sha256", None),
-        ("  of which split_excel_tabs", None),
+        ("  of which split_sheets", None),
         ("bare fastexcel -> polars", summary["fastexcel"]),
     ]
     for label, data in rows:
@@ -344,7 +344,7 @@ def main(argv: list[str] | None = None) -> int:
             f"  (goal >= {PANDAS_OVER_INGESTION_GOAL:.0f}: {verdict})"
         )
     if profile is not None:
-        print("\nsplit_excel_tabs step by step (all sheets, one run; 'alt:' rows are alternatives, not ingestion):")
+        print("\nsplit_sheets step by step (all sheets, one run; 'alt:' rows are alternatives, not ingestion):")
         for step, seconds in profile["steps"].items():
             print(f"  {step:<56}{seconds:>8.2f} s")
         for label, mib in profile["rss_mib"].items():
