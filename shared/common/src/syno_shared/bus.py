@@ -8,6 +8,7 @@ duplicates inside its window.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Final
 
 from faststream.nats import (
@@ -59,14 +60,9 @@ def stream(name: str = "SYNO") -> JStream:
 
 
 def stream_config(name: str = "SYNO") -> StreamConfig:
-    """The same stream as a plain NATS config, to create it before anything is published."""
-    return StreamConfig(
-        name=name,
-        subjects=list(ALL_SUBJECTS),
-        storage=StorageType.FILE,
-        duplicate_window=DUPLICATE_WINDOW_SECONDS,
-        max_age=STREAM_MAX_AGE_SECONDS,
-    )
+    """The same stream as a plain NATS config (to create it before anything is published): derived, not restated."""
+    declared = stream(name)
+    return dataclasses.replace(declared.config, subjects=list(declared.subjects))
 
 
 # The forecast replicas' shared work: a run's series fan out as batches on `forecast.work.<forecast_run_id>`.
@@ -93,14 +89,14 @@ def forecast_work_stream() -> JStream:
     )
 
 
-def consumer_config(durable: str, max_deliver: int) -> ConsumerConfig:
+def consumer_config(durable: str, max_deliver: int, *, ack_wait: float = ACK_WAIT_SECONDS) -> ConsumerConfig:
     """A durable consumer with explicit acks and a bounded number of deliveries."""
     return ConsumerConfig(
         durable_name=durable,
         ack_policy=NatsAckPolicy.EXPLICIT,
         deliver_policy=DeliverPolicy.ALL,
         max_deliver=max_deliver,
-        ack_wait=ACK_WAIT_SECONDS,
+        ack_wait=ack_wait,
     )
 
 

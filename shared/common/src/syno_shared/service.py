@@ -12,7 +12,7 @@ from typing import Any
 
 import asyncpg
 from faststream import AckPolicy, FastStream
-from faststream.nats import NatsBroker, PullSub
+from faststream.nats import JStream, NatsBroker, PullSub
 
 from syno_shared import bus, db, migrate
 from syno_shared.errors import SynoError
@@ -55,16 +55,29 @@ class Service:
             max_deliver=self.settings.max_deliver,
         )
 
-    def subscriber(self, subject: str, *, durable_suffix: str = "") -> Callable[[Handler], Any]:
-        """A durable pull consumer named after the service, sharing work across replicas."""
+    def subscriber(
+        self,
+        subject: str,
+        *,
+        durable_suffix: str = "",
+        stream: JStream | None = None,
+        ack_wait: float = bus.ACK_WAIT_SECONDS,
+        max_workers: int = 1,
+    ) -> Callable[[Handler], Any]:
+        """A durable pull consumer named after the service, sharing work across replicas.
+
+        The one consumer configuration of the project: explicit acks, bounded deliveries, naks on error
+        (spaced by the handler), on the event stream unless another `stream` is given.
+        """
         durable = f"syno-{self.name}" + (f"-{durable_suffix}" if durable_suffix else "")
         decorator: Callable[[Handler], Any] = self.broker.subscriber(
             subject,
-            stream=bus.stream(self.settings.stream_name),
+            stream=stream or bus.stream(self.settings.stream_name),
             durable=durable,
             pull_sub=PullSub(batch_size=1, timeout=5.0),
-            config=bus.consumer_config(durable, self.settings.max_deliver),
+            config=bus.consumer_config(durable, self.settings.max_deliver, ack_wait=ack_wait),
             ack_policy=AckPolicy.NACK_ON_ERROR,
+            max_workers=max_workers,
         )
         return decorator
 
