@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from syno_ingestion.ingest import files_counter, ingest_file
+from syno_ingestion.settings import IngestionService
 from syno_ingestion.share import StabilityTracker, list_share
 from syno_shared.logging import get_logger
-from syno_shared.service import Service
 
 
 @dataclass(frozen=True)
@@ -23,7 +23,7 @@ class PendingRetry:
     not_before: float
 
 
-async def watch_share(service: Service, heartbeat: list[float]) -> None:
+async def watch_share(service: IngestionService, heartbeat: list[float]) -> None:
     settings = service.settings.ingestion
     tracker = StabilityTracker(stable_polls=settings.stable_polls)
     retries: dict[Path, PendingRetry] = {}

@@ -19,6 +19,7 @@ from typing import Literal
 from opentelemetry import metrics, trace
 
 from syno_ingestion import manifest, share
+from syno_ingestion.settings import IngestionService
 from syno_ingestion.validation import snapshot_delta
 from syno_ingestion.workbook import SheetParquet, split_sheets
 from syno_shared import bus, db
@@ -27,7 +28,6 @@ from syno_shared.errors import InputRejected, SynoError
 from syno_shared.events import SheetLanded, WorkbookLanded
 from syno_shared.fingerprint import file_sha256, mapping_versions
 from syno_shared.logging import get_logger
-from syno_shared.service import Service
 from syno_shared.stage import RetryLater, StageInput, StageOutcome, publish_failure, run_stage_input
 
 tracer = trace.get_tracer("syno.ingestion")
@@ -46,7 +46,7 @@ class FileOutcome:
     retry_after: float | None = None
 
 
-async def ingest_file(service: Service, path: Path, *, attempt: int = 1) -> FileOutcome:
+async def ingest_file(service: IngestionService, path: Path, *, attempt: int = 1) -> FileOutcome:
     """Take one stable file from the share; the span opened here is the root of the workbook's trace."""
     run_id = uuid.uuid4().hex
     with tracer.start_as_current_span("ingestion.workbook", attributes={"syno.file_name": path.name}) as span:
@@ -86,7 +86,9 @@ async def ingest_file(service: Service, path: Path, *, attempt: int = 1) -> File
     return FileOutcome("quarantined", snapshot_id)
 
 
-async def keep_duplicate(service: Service, path: Path, snapshot_id: str, existing: manifest.SnapshotRow) -> None:
+async def keep_duplicate(
+    service: IngestionService, path: Path, snapshot_id: str, existing: manifest.SnapshotRow
+) -> None:
     """A repeat of an accepted snapshot: information, not a failure. Kept aside, recorded, never processed again."""
     settings = service.settings
     kept = share.keep_duplicate(settings.data_dir, path, snapshot_id)
@@ -108,7 +110,7 @@ async def keep_duplicate(service: Service, path: Path, snapshot_id: str, existin
     get_logger().info("workbook_duplicate", file_name=path.name, snapshot_id=snapshot_id, message=message)
 
 
-async def quarantine(service: Service, path: Path, snapshot_id: str, run_id: str, error: SynoError) -> None:
+async def quarantine(service: IngestionService, path: Path, snapshot_id: str, run_id: str, error: SynoError) -> None:
     settings = service.settings
     size = path.stat().st_size
     kept = share.quarantine(
@@ -139,7 +141,7 @@ async def quarantine(service: Service, path: Path, snapshot_id: str, run_id: str
 
 
 async def land_workbook(
-    service: Service, path: Path, run_id: str, snapshot_id: str, fingerprint_seconds: float
+    service: IngestionService, path: Path, run_id: str, snapshot_id: str, fingerprint_seconds: float
 ) -> StageOutcome:
     """The stage's work: sheets to parquet, manifest and completion in one transaction, the file kept aside."""
     settings, pool = service.settings, service.pool

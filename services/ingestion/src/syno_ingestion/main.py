@@ -10,12 +10,12 @@ from faststream import FastStream
 from opentelemetry import metrics
 
 from syno_ingestion.handlers import watch_share
+from syno_ingestion.settings import IngestionSettings
 from syno_shared.service import build_service
-from syno_shared.settings import Settings
 
 
-def create_app(settings: Settings | None = None) -> FastStream:
-    settings = settings or Settings()
+def create_app(settings: IngestionSettings | None = None) -> FastStream:
+    settings = settings or IngestionSettings()
     app, service = build_service("ingestion", settings)
     heartbeat = [time.time()]
     metrics.get_meter("syno.ingestion").create_observable_gauge(

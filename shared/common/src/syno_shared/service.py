@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import asyncpg
 from faststream import AckPolicy, FastStream
@@ -23,6 +23,7 @@ from syno_shared.stage import StageContext
 from syno_shared.telemetry import Telemetry, setup_telemetry
 
 Handler = Callable[..., Awaitable[None]]
+SettingsT = TypeVar("SettingsT", bound=Settings)
 
 
 class MissingServerError(SynoError):
@@ -30,11 +31,11 @@ class MissingServerError(SynoError):
 
 
 @dataclass
-class Service:
+class Service(Generic[SettingsT]):
     """A service's live edges. `pool` and `context` exist once the app has started."""
 
     name: Stage
-    settings: Settings
+    settings: SettingsT
     broker: NatsBroker
     telemetry: Telemetry
     pool_holder: list[asyncpg.Pool] = field(default_factory=list)
@@ -82,7 +83,7 @@ class Service:
         return decorator
 
 
-def build_service(name: Stage, settings: Settings) -> tuple[FastStream, Service]:
+def build_service(name: Stage, settings: SettingsT) -> tuple[FastStream, Service[SettingsT]]:
     configure_logging(name, settings.log_format)
     if not settings.nats_url or not settings.pg_dsn:
         raise MissingServerError(
