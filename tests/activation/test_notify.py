@@ -13,58 +13,102 @@ from activation_fakes import LocalHTTPServer, LocalSMTPServer, Request, TLSFiles
 
 from syno_activation.notify import (
     ChannelResult,
-    CohortMetrics,
-    Link,
-    QualityHealth,
-    RunSummary,
     alert_message,
     redact_url,
     send_alert,
     send_summary,
     summary_message,
 )
-from syno_shared.events import PipelineFailed
+from syno_activation.summary import Link, RunSummary
+from syno_shared.events import (
+    CohortForecast,
+    PipelineFailed,
+    QualityFacts,
+    QualityGateResult,
+    SnapshotDelta,
+    UnconvertibleValue,
+    UnmappedValue,
+    WorkbookFacts,
+)
 
 SNAPSHOT = "9a8b7c6d5e4f" + "0" * 52
+
+WORKBOOK = WorkbookFacts(
+    file_name="sellout_2025*.xlsx",
+    size_bytes=12_300_000,
+    sheet_rows={"2025": 120_000, "2025-C2": 3_456, "2026": 10},
+    delta=SnapshotDelta(
+        is_first=False,
+        previous_snapshot_id="1" * 64,
+        size_bytes=400_000,
+        sheets_added=["2026"],
+        rows={"2025": 1_200, "2025-C2": -34},
+        columns_added={"2025": ["Region", "Sales_Rep"]},
+        columns_removed={"2025-C2": ["Comments"]},
+    ),
+)
+QUALITY = QualityFacts(
+    rows_loaded=123_456,
+    tests_passed=120,
+    tests_warned=2,
+    tests_failed=0,
+    quality_gates=[
+        QualityGateResult(name="unmapped_products", severity="warn", passed=False),
+        QualityGateResult(name="row_count", severity="error", passed=True),
+    ],
+    unmapped_values=[
+        UnmappedValue(field="product", value="RS<b>99</b>", rows=40),
+        UnmappedValue(field="country", value="Atlantis", rows=3),
+        UnmappedValue(field="currency", value="XXX", rows=1),
+    ],
+    unconvertible_values=[UnconvertibleValue(column="invoice_date", value="31/02/2025", rows=2)],
+)
 
 SUMMARY = RunSummary(
     run_id="run-42",
     snapshot_id=SNAPSHOT,
-    file_name="sellout_2025.xlsx",
-    rows_loaded=123_456,
-    rows_delta=1_234,
-    size_bytes=12_300_000,
-    size_delta_bytes=400_000,
-    quality=QualityHealth(tests_passed=120, tests_warned=2, tests_failed=0, gates_warned=("unmapped_products",)),
+    workbook=WORKBOOK,
+    quality=QUALITY,
+    top_unmapped=tuple(QUALITY.unmapped_values[:2]),
+    top_unconvertible=tuple(QUALITY.unconvertible_values),
     target_quarter=date(2025, 10, 1),
     cohorts=(
-        CohortMetrics("svr_rm_tier", 6, 12.3, 15.0, 25.0, True),
-        CohortMetrics("svr_rm_customer", 20, 41.5, 38.2, 30.0, False),
+        CohortForecast(cohort="overall", series_count=6, holdout_mape=11.0, holdout_smape=12.3,
+                       baseline_smape=15.0, threshold_smape=25.0, is_threshold_met=True),
+        CohortForecast(cohort="customer", series_count=20, holdout_mape=40.0, holdout_smape=41.5,
+                       baseline_smape=38.2, threshold_smape=30.0, is_threshold_met=False),
     ),
-    headlines=("SVR-RM T1 revenue $1.2M (80%: $1.0M-$1.4M)",),
-    c2_highlights=("C2 revenue in Q3 2025: $100.0K (QoQ +11.1%).",),
-    storylines=("FR SVR-RM buyer: Cross-sell C2 to SVR-RM buyers (score 20.7)",),
+    headlines=("SVR-RM T1: $1,200,000 (80%: $1,000,000 to $1,400,000), ets",),
+    storylines=("FR / SVR-RM buyer: Cross-sell C2 to SVR-RM buyers (score 21)",),
     trace_url="http://grafana.local/explore?trace=abc",
     dashboards=(Link("Sell-out", "http://metabase.local/dashboard/3"),),
-)
+)  # fmt: skip
 
-SUMMARY_TITLE = "syno: forecasts for Q4 2025 from sellout_2025.xlsx (1 cohort flagged)"
+SUMMARY_TITLE = "syno: forecasts for Q4 2025 from sellout_2025*.xlsx (1 cohort flagged)"
 SUMMARY_BODY = """\
-**Ingestion**: 123,456 rows (+1,234 vs previous snapshot), file 12.3 MB (+0.4 MB).
+**Workbook**: sellout_2025\\*.xlsx, 12.3 MB (+0.4 MB), 123,456 rows loaded.
+Rows per sheet: 2025 120,000 (+1,200), 2025-C2 3,456 (-34), 2026 10 (new).
+Since the previous snapshot: sheets added: 2026; columns added: 2025: Region, Sales_Rep; \
+columns removed: 2025-C2: Comments.
 Snapshot `9a8b7c6d5e4f`, run `run-42`.
 
 **Quality**: dbt tests 120 passed, 2 warned, 0 failed; gates warned: unmapped_products.
 
-**Forecast (Q4 2025)**:
-- SVR-RM T1 revenue $1.2M (80%: $1.0M-$1.4M)
-- svr_rm_tier: 6 series, sMAPE 12.3% (seasonal naive 15.0%)
-- svr_rm_customer: 20 series, sMAPE 41.5% (seasonal naive 38.2%) **FLAGGED**: above the 30.0% limit
+**Unmapped values (add them to the mapping tables)**:
+- product "RS\\<b\\>99\\</b\\>": 40 rows
+- country "Atlantis": 3 rows
+- and 1 more
 
-**C2 highlights**:
-- C2 revenue in Q3 2025: $100.0K (QoQ +11.1%).
+**Unconvertible cells (loaded as empty)**:
+- invoice_date "31/02/2025": 2 rows
+
+**Forecast (Q4 2025)**:
+- SVR-RM T1: $1,200,000 (80%: $1,000,000 to $1,400,000), ets
+- overall: 6 series, sMAPE 12.3% (seasonal naive 15.0%)
+- customer: 20 series, sMAPE 41.5% (seasonal naive 38.2%) **FLAGGED**: above the 30.0% limit
 
 **Storylines**:
-- FR SVR-RM buyer: Cross-sell C2 to SVR-RM buyers (score 20.7)
+- FR / SVR-RM buyer: Cross-sell C2 to SVR-RM buyers (score 21)
 
 [Trace in Grafana](http://grafana.local/explore?trace=abc) · [Sell-out](http://metabase.local/dashboard/3)"""
 
@@ -96,12 +140,12 @@ def ok(request: Request) -> tuple[int, Any]:
 
 def test_summary_message_lists_volume_health_forecast_flags_and_links() -> None:
     message = summary_message(SUMMARY)
-    assert (message.title, message.body, message.notify_type) == (SUMMARY_TITLE, SUMMARY_BODY, "warning")
+    assert (message.title, message.body, message.severity) == (SUMMARY_TITLE, SUMMARY_BODY, "warning")
 
 
 def test_alert_message_takes_a_pipeline_failed_event_as_it_is() -> None:
     message = alert_message(FAILURE, trace_url="http://grafana.local/t/1")
-    assert (message.title, message.body, message.notify_type) == (
+    assert (message.title, message.body, message.severity) == (
         "syno: transform failed (dbt_test_failed)",
         ALERT_BODY,
         "failure",
@@ -166,7 +210,7 @@ def test_slack_webhook_gets_an_attachment_with_title_and_markdown_text(
     [attachment] = payload["attachments"]
     assert attachment["title"] == SUMMARY_TITLE
     assert attachment["footer"] == "syno"
-    assert attachment["text"].startswith("*Ingestion*: 123,456 rows (+1,234 vs previous snapshot)")
+    assert attachment["text"].startswith("*Workbook*: sellout_2025\\*.xlsx, 12.3 MB (+0.4 MB), 123,456 rows loaded.")
     assert "*FLAGGED*: above the 30.0% limit" in attachment["text"]
 
 
@@ -205,8 +249,9 @@ def test_email_summary_arrives_with_subject_and_html_and_text_parts(smtp_server:
     plain = message.get_body(("plain",))
     html = message.get_body(("html",))
     assert plain is not None and html is not None
-    assert "Ingestion: 123,456 rows" in plain.get_content()
-    assert "<strong>Ingestion</strong>: 123,456 rows" in html.get_content()
+    assert "Workbook: sellout_2025*.xlsx, 12.3 MB (+0.4 MB), 123,456 rows loaded." in plain.get_content()
+    assert "<strong>Workbook</strong>: sellout_2025*.xlsx" in html.get_content()
+    assert 'product "RS&lt;b&gt;99&lt;/b&gt;": 40 rows' in html.get_content()
 
 
 def test_a_failing_endpoint_is_reported_without_leaking_the_url_secrets(

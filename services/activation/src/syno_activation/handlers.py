@@ -19,9 +19,10 @@ from syno_activation.notify import send_alert_async, send_summary_async
 from syno_activation.storylines import build_storylines
 from syno_activation.summary import build_run_summary, trace_url
 from syno_shared import bus, db
-from syno_shared.events import ActivationCompleted, DeliveryResult, ForecastPublished, MartsReady, PipelineFailed
+from syno_shared.events import ActivationCompleted, DeliveryResult, ForecastPublished, PipelineFailed
 from syno_shared.logging import get_logger
 from syno_shared.service import Service
+from syno_shared.settings import Settings
 from syno_shared.stage import StageOutcome, parse_event, run_stage
 
 tracer = trace.get_tracer("syno.activation")
@@ -42,7 +43,7 @@ def current_trace_id() -> str | None:
     return format(context.trace_id, "032x") if context.is_valid else None
 
 
-def register(service: Service) -> None:
+def register(service: Service[Settings]) -> None:
     @service.subscriber(bus.FORECAST_PUBLISHED)
     async def on_forecast_published(message: NatsMessage) -> None:
         event = await parse_event(service.context, ForecastPublished, message)
@@ -56,7 +57,7 @@ def register(service: Service) -> None:
             await alert(service, failure)
 
 
-async def alert(service: Service, failure: PipelineFailed) -> None:
+async def alert(service: Service[Settings], failure: PipelineFailed) -> None:
     settings = service.settings.activation
     link = trace_url(settings.grafana_url, current_trace_id())
     with tracer.start_as_current_span("activation.alert"):
@@ -74,7 +75,7 @@ async def alert(service: Service, failure: PipelineFailed) -> None:
     await warehouse.record_alert(service.pool, {**failure.model_dump(), "notifications": notifications})
 
 
-async def activate(service: Service, event: ForecastPublished) -> StageOutcome:
+async def activate(service: Service[Settings], event: ForecastPublished) -> StageOutcome:
     settings, pool = service.settings.activation, service.pool
     with tracer.start_as_current_span("activation.storylines"):
         snapshot = await warehouse.fetch_activation_snapshot(pool)
@@ -97,12 +98,7 @@ async def activate(service: Service, event: ForecastPublished) -> StageOutcome:
             )
 
     with tracer.start_as_current_span("activation.notify"):
-        manifest = await warehouse.fetch_manifest(pool, event.snapshot_id)
-        ready_json = await db.completed_output(pool, snapshot_id=event.snapshot_id, stage="transform")
-        ready = MartsReady.model_validate_json(ready_json[1]) if ready_json is not None else None
         summary = build_run_summary(
-            manifest=manifest,
-            ready=ready,
             forecast=event,
             storylines=storyline_lines,
             grafana_url=settings.grafana_url,
@@ -141,7 +137,7 @@ async def activate(service: Service, event: ForecastPublished) -> StageOutcome:
         storylines=storylines.height,
         dashboards=dashboards,
         notifications=notifications,
-        catalog=catalog,
+        lineage=catalog,
     )
     async with pool.acquire() as connection, connection.transaction():
         await warehouse.record_activation(

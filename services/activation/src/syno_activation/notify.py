@@ -21,15 +21,16 @@ import re
 import threading
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import date
-from typing import Final, Protocol
+from dataclasses import dataclass
+from typing import Final, Literal, Protocol
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import apprise
 from apprise.plugins import N_MGR
 
-from syno_activation.narratives import quarter_label
+from syno_activation.summary import Link, RunSummary
+from syno_shared.events import CohortForecast, QualityFacts, SnapshotDelta, WorkbookFacts
+from syno_shared.quarters import quarter_label
 
 NOTIFY_TIMEOUT_SECONDS: Final = 60.0
 _HOSTNAME: Final = re.compile(r"^(localhost|[0-9.]+|\[[0-9a-f:]+\]|[a-z0-9-]+(\.[a-z0-9-]+)+)$", re.IGNORECASE)
@@ -43,56 +44,6 @@ class ChannelResult:
     channel: str
     ok: bool
     detail: str
-
-
-@dataclass(frozen=True, slots=True)
-class Link:
-    label: str
-    url: str
-
-
-@dataclass(frozen=True, slots=True)
-class QualityHealth:
-    """dbt and quality-gate health for the run."""
-
-    tests_passed: int
-    tests_warned: int
-    tests_failed: int
-    gates_failed: tuple[str, ...] = ()
-    gates_warned: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class CohortMetrics:
-    """Holdout accuracy of one forecast cohort; `is_threshold_met` False flags it."""
-
-    cohort: str
-    series_count: int
-    smape: float | None
-    baseline_smape: float | None
-    threshold_smape: float | None
-    is_threshold_met: bool
-
-
-@dataclass(frozen=True, slots=True)
-class RunSummary:
-    """Everything a run summary says. Percentages (sMAPE) are in percent, e.g. 12.5."""
-
-    run_id: str
-    snapshot_id: str
-    file_name: str
-    rows_loaded: int
-    rows_delta: int | None = None
-    size_bytes: int | None = None
-    size_delta_bytes: int | None = None
-    quality: QualityHealth | None = None
-    target_quarter: date | None = None
-    cohorts: tuple[CohortMetrics, ...] = ()
-    headlines: tuple[str, ...] = ()
-    c2_highlights: tuple[str, ...] = ()
-    storylines: tuple[str, ...] = ()
-    trace_url: str | None = None
-    dashboards: tuple[Link, ...] = ()
 
 
 class FailureLike(Protocol):
@@ -114,46 +65,137 @@ class FailureLike(Protocol):
     def input_reference(self) -> str: ...
 
 
+Severity = Literal["info", "success", "warning", "failure"]
+
+
 @dataclass(frozen=True, slots=True)
 class Message:
     title: str
     body: str
-    notify_type: str = field(default=apprise.NotifyType.INFO)
+    severity: Severity = "info"
 
 
-def _signed(value: int) -> str:
-    return f"{value:+,d}"
+# Backslash, backtick, emphasis, link and HTML characters; an underscore only where it could open or close
+# emphasis (CommonMark and Slack leave `unique_sellout_quarterly` alone, and Teams would show the backslash).
+_MARKDOWN_SPECIAL: Final = re.compile(r"[\\`*\[\]<>]|(?<![0-9A-Za-z])_|_(?![0-9A-Za-z])")
+
+
+def escape_markdown(text: str) -> str:
+    """Text from the data (file, sheet, customer names, cell values) made literal in CommonMark: none of
+    its characters can open emphasis, a link, a code span or an HTML tag."""
+    return _MARKDOWN_SPECIAL.sub(lambda match: "\\" + match.group(0), text)
 
 
 def _megabytes(value: int) -> str:
     return f"{value / 1_000_000:.1f} MB"
 
 
+def _signed_megabytes(value: int) -> str:
+    return ("+" if value >= 0 else "-") + _megabytes(abs(value))
+
+
 def _links(trace_url: str | None, dashboards: Sequence[Link]) -> str:
     links = ([Link("Trace in Grafana", trace_url)] if trace_url else []) + list(dashboards)
-    return " · ".join(f"[{link.label}]({link.url})" for link in links)
+    return " · ".join(f"[{escape_markdown(link.label)}]({link.url})" for link in links)
 
 
-def _quality_line(quality: QualityHealth) -> str:
+def _names(names: Sequence[str]) -> str:
+    return ", ".join(escape_markdown(name) for name in names)
+
+
+def _sheet_rows(workbook: WorkbookFacts) -> str:
+    delta = workbook.delta
+    parts = []
+    for sheet, rows in sorted(workbook.sheet_rows.items()):
+        change = ""
+        if sheet in delta.sheets_added:
+            change = " (new)"
+        elif sheet in delta.rows:
+            change = f" ({delta.rows[sheet]:+,d})"
+        parts.append(f"{escape_markdown(sheet)} {rows:,d}{change}")
+    return ", ".join(parts)
+
+
+def _snapshot_changes(delta: SnapshotDelta) -> str:
+    if delta.is_first:
+        return "First snapshot: nothing to compare with."
+    changes = []
+    if delta.sheets_added:
+        changes.append("sheets added: " + _names(delta.sheets_added))
+    if delta.sheets_removed:
+        changes.append("sheets removed: " + _names(delta.sheets_removed))
+    for label, columns in (("columns added", delta.columns_added), ("columns removed", delta.columns_removed)):
+        per_sheet = [f"{escape_markdown(sheet)}: {_names(names)}" for sheet, names in sorted(columns.items())]
+        if per_sheet:
+            changes.append(f"{label}: " + "; ".join(per_sheet))
+    if not changes:
+        return "Same sheets and columns as the previous snapshot."
+    return "Since the previous snapshot: " + "; ".join(changes) + "."
+
+
+def _workbook_lines(summary: RunSummary) -> list[str]:
+    workbook = summary.workbook
+    size = _megabytes(workbook.size_bytes)
+    if workbook.delta.size_bytes is not None:
+        size += f" ({_signed_megabytes(workbook.delta.size_bytes)})"
+    return [
+        f"**Workbook**: {escape_markdown(workbook.file_name)}, {size}, {summary.quality.rows_loaded:,d} rows loaded.",
+        f"Rows per sheet: {_sheet_rows(workbook)}.",
+        _snapshot_changes(workbook.delta),
+        f"Snapshot `{summary.snapshot_id[:12]}`, run `{summary.run_id}`.",
+    ]
+
+
+def _quality_line(quality: QualityFacts) -> str:
     line = (
         f"**Quality**: dbt tests {quality.tests_passed} passed, {quality.tests_warned} warned, "
         f"{quality.tests_failed} failed"
     )
-    if quality.gates_failed:
-        line += "; gates failed: " + ", ".join(quality.gates_failed)
-    if quality.gates_warned:
-        line += "; gates warned: " + ", ".join(quality.gates_warned)
-    if not quality.gates_failed and not quality.gates_warned:
+    failed = [gate.name for gate in quality.quality_gates if not gate.passed and gate.severity == "error"]
+    warned = [gate.name for gate in quality.quality_gates if not gate.passed and gate.severity == "warn"]
+    if failed:
+        line += "; gates failed: " + _names(failed)
+    if warned:
+        line += "; gates warned: " + _names(warned)
+    if not failed and not warned:
         line += "; all quality gates passed"
-    return line
+    return line + "."
 
 
-def _cohort_line(cohort: CohortMetrics) -> str:
+def _rows(count: int) -> str:
+    return f"{count:,d} row{'' if count == 1 else 's'}"
+
+
+def _values_lines(heading: str, items: Sequence[str], total: int) -> list[str]:
+    if not items:
+        return []
+    more = [f"- and {total - len(items)} more"] if total > len(items) else []
+    return ["", f"**{heading}**:", *items, *more]
+
+
+def _quality_lines(summary: RunSummary) -> list[str]:
+    quality = summary.quality
+    unmapped = [
+        f'- {value.field} "{escape_markdown(value.value)}": {_rows(value.rows)}' for value in summary.top_unmapped
+    ]
+    unconvertible = [
+        f'- {escape_markdown(value.column)} "{escape_markdown(value.value)}": {_rows(value.rows)}'
+        for value in summary.top_unconvertible
+    ]
+    return [
+        "",
+        _quality_line(quality),
+        *_values_lines("Unmapped values (add them to the mapping tables)", unmapped, len(quality.unmapped_values)),
+        *_values_lines("Unconvertible cells (loaded as empty)", unconvertible, len(quality.unconvertible_values)),
+    ]
+
+
+def _cohort_line(cohort: CohortForecast) -> str:
     def pct(value: float | None) -> str:
         return "n/a" if value is None else f"{value:.1f}%"
 
     line = (
-        f"- {cohort.cohort}: {cohort.series_count} series, sMAPE {pct(cohort.smape)} "
+        f"- {escape_markdown(cohort.cohort)}: {cohort.series_count} series, sMAPE {pct(cohort.holdout_smape)} "
         f"(seasonal naive {pct(cohort.baseline_smape)})"
     )
     if cohort.is_threshold_met:
@@ -165,39 +207,29 @@ def summary_message(summary: RunSummary) -> Message:
     """Title and markdown body of a run summary (pure; `send_summary` sends it)."""
     flagged = [cohort.cohort for cohort in summary.cohorts if not cohort.is_threshold_met]
     target = quarter_label(summary.target_quarter) if summary.target_quarter else "the next quarter"
-    title = f"syno: forecasts for {target} from {summary.file_name}"
+    title = f"syno: forecasts for {target} from {summary.workbook.file_name}"
     if flagged:
         title += f" ({len(flagged)} cohort{'s' if len(flagged) > 1 else ''} flagged)"
 
-    ingestion = f"**Ingestion**: {summary.rows_loaded:,d} rows"
-    if summary.rows_delta is not None:
-        ingestion += f" ({_signed(summary.rows_delta)} vs previous snapshot)"
-    if summary.size_bytes is not None:
-        ingestion += f", file {_megabytes(summary.size_bytes)}"
-        if summary.size_delta_bytes is not None:
-            ingestion += f" ({'+' if summary.size_delta_bytes >= 0 else ''}{_megabytes(summary.size_delta_bytes)})"
-    lines = [ingestion + ".", f"Snapshot `{summary.snapshot_id[:12]}`, run `{summary.run_id}`."]
-    if summary.quality is not None:
-        lines += ["", _quality_line(summary.quality) + "."]
+    lines = _workbook_lines(summary) + _quality_lines(summary)
     if summary.cohorts or summary.headlines:
         lines += ["", f"**Forecast ({target})**:"]
-        lines += [f"- {headline}" for headline in summary.headlines]
+        lines += [f"- {escape_markdown(headline)}" for headline in summary.headlines]
         lines += [_cohort_line(cohort) for cohort in summary.cohorts]
-    for heading, items in (("C2 highlights", summary.c2_highlights), ("Storylines", summary.storylines)):
+    for heading, items in (("Storylines", summary.storylines),):
         if items:
-            lines += ["", f"**{heading}**:", *[f"- {item}" for item in items]]
+            lines += ["", f"**{heading}**:", *[f"- {escape_markdown(item)}" for item in items]]
     links = _links(summary.trace_url, summary.dashboards)
     if links:
         lines += ["", links]
-    notify_type = apprise.NotifyType.WARNING if flagged else apprise.NotifyType.SUCCESS
-    return Message(title, "\n".join(lines), notify_type)
+    return Message(title, "\n".join(lines), "warning" if flagged else "success")
 
 
 def alert_message(failure: FailureLike, *, trace_url: str | None = None) -> Message:
     """Title and markdown body of a failure alert (pure; `send_alert` sends it)."""
     title = f"syno: {failure.stage} failed ({failure.reason_code})"
     lines = [
-        failure.message,
+        escape_markdown(failure.message),
         "",
         f"- Stage: {failure.stage}",
         f"- Reason: `{failure.reason_code}`",
@@ -207,7 +239,7 @@ def alert_message(failure: FailureLike, *, trace_url: str | None = None) -> Mess
     ]
     if trace_url:
         lines += ["", _links(trace_url, ())]
-    return Message(title, "\n".join(lines), apprise.NotifyType.FAILURE)
+    return Message(title, "\n".join(lines), "failure")
 
 
 def _channel(url: str, plugin: object | None) -> str:
@@ -302,7 +334,7 @@ def _send_one(url: str, message: Message) -> ChannelResult:
     result = instance.notify(
         body=message.body,
         title=message.title,
-        notify_type=message.notify_type,
+        notify_type=apprise.NotifyType(message.severity),
         body_format=apprise.NotifyFormat.MARKDOWN,
         timeout=NOTIFY_TIMEOUT_SECONDS,
     )

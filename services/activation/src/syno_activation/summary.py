@@ -1,14 +1,58 @@
-"""The run summary people receive, assembled from the events and manifest of one run (pure)."""
+"""The run summary people receive, assembled from the forecast.published event alone (pure).
+
+Everything about the file and its quality travels on the event (`workbook`, `quality`): activation
+never reads another stage's tables.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Final, TypeVar
 from urllib.parse import quote
 
-from syno_activation.notify import CohortMetrics, Link, QualityHealth, RunSummary
-from syno_shared.events import ForecastPublished, MartsReady
+from syno_shared.events import (
+    CohortForecast,
+    ForecastPublished,
+    QualityFacts,
+    UnconvertibleValue,
+    UnmappedValue,
+    WorkbookFacts,
+)
+
+TOP_VALUES: Final = 5
+
+ValueT = TypeVar("ValueT", UnmappedValue, UnconvertibleValue)
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    label: str
+    url: str
+
+
+@dataclass(frozen=True, slots=True)
+class RunSummary:
+    """Everything a run summary says. sMAPE values are in percent, e.g. 12.5.
+
+    `top_unmapped` and `top_unconvertible` are the most frequent of `quality`'s lists (a data team
+    fixes its mapping tables from them); the rest are counted, not listed.
+    """
+
+    run_id: str
+    snapshot_id: str
+    workbook: WorkbookFacts
+    quality: QualityFacts
+    top_unmapped: tuple[UnmappedValue, ...] = ()
+    top_unconvertible: tuple[UnconvertibleValue, ...] = ()
+    target_quarter: date | None = None
+    cohorts: tuple[CohortForecast, ...] = ()
+    headlines: tuple[str, ...] = ()
+    storylines: tuple[str, ...] = ()
+    trace_url: str | None = None
+    dashboards: tuple[Link, ...] = ()
 
 
 def trace_url(grafana_url: str, trace_id: str | None) -> str | None:
@@ -17,16 +61,6 @@ def trace_url(grafana_url: str, trace_id: str | None) -> str | None:
         return None
     pane = {"datasource": "tempo", "queries": [{"refId": "A", "queryType": "traceql", "query": trace_id}]}
     return f"{grafana_url.rstrip('/')}/explore?left={quote(json.dumps(pane, separators=(',', ':')))}"
-
-
-def quality_health(ready: MartsReady) -> QualityHealth:
-    return QualityHealth(
-        tests_passed=ready.tests_passed,
-        tests_warned=ready.tests_warned,
-        tests_failed=ready.tests_failed,
-        gates_failed=tuple(g.name for g in ready.quality_gates if not g.passed and g.severity == "error"),
-        gates_warned=tuple(g.name for g in ready.quality_gates if not g.passed and g.severity == "warn"),
-    )
 
 
 def tier_headlines(forecast: ForecastPublished) -> tuple[str, ...]:
@@ -43,39 +77,28 @@ def tier_headlines(forecast: ForecastPublished) -> tuple[str, ...]:
     return tuple(lines)
 
 
+def most_frequent(values: Sequence[ValueT], count: int = TOP_VALUES) -> tuple[ValueT, ...]:
+    """The `count` values carried on most rows; ties in the order the event lists them."""
+    return tuple(sorted(values, key=lambda value: -value.rows)[:count])
+
+
 def build_run_summary(
     *,
-    manifest: Mapping[str, Any] | None,
-    ready: MartsReady | None,
     forecast: ForecastPublished,
     storylines: tuple[str, ...],
     grafana_url: str,
     trace_id: str | None,
     dashboards: Mapping[str, str],
 ) -> RunSummary:
-    delta = (manifest or {}).get("delta") or {}
-    rows_delta = sum(delta.get("rows", {}).values()) if delta.get("rows") else None
     return RunSummary(
         run_id=forecast.run_id,
         snapshot_id=forecast.snapshot_id,
-        file_name=str((manifest or {}).get("file_name", "?")),
-        rows_loaded=ready.rows_loaded if ready is not None else 0,
-        rows_delta=rows_delta,
-        size_bytes=(manifest or {}).get("size_bytes"),
-        size_delta_bytes=delta.get("size_bytes"),
-        quality=quality_health(ready) if ready is not None else None,
+        workbook=forecast.workbook,
+        quality=forecast.quality,
+        top_unmapped=most_frequent(forecast.quality.unmapped_values),
+        top_unconvertible=most_frequent(forecast.quality.unconvertible_values),
         target_quarter=forecast.target_quarter,
-        cohorts=tuple(
-            CohortMetrics(
-                cohort=c.cohort,
-                series_count=c.series_count,
-                smape=c.holdout_smape,
-                baseline_smape=c.baseline_smape,
-                threshold_smape=c.threshold_smape,
-                is_threshold_met=c.is_threshold_met,
-            )
-            for c in forecast.cohorts
-        ),
+        cohorts=tuple(forecast.cohorts),
         headlines=tier_headlines(forecast),
         storylines=storylines,
         trace_url=trace_url(grafana_url, trace_id),

@@ -63,17 +63,3 @@ async def record_alert(pool: asyncpg.Pool, row: dict[str, Any]) -> None:
         row["message"],
         json.dumps(row["notifications"]),
     )
-
-
-async def fetch_manifest(pool: asyncpg.Pool, snapshot_id: str) -> dict[str, Any] | None:
-    """The ingestion manifest of the snapshot (file, size, delta), if ingestion shares this database."""
-    try:
-        row = await pool.fetchrow(
-            "select file_name, size_bytes, delta::text as delta from ops.ingestion_manifest where snapshot_id = $1",
-            snapshot_id,
-        )
-    except asyncpg.UndefinedTableError:  # ingestion writes to another database in this deployment
-        return None
-    if row is None:
-        return None
-    return {"file_name": row["file_name"], "size_bytes": row["size_bytes"], "delta": json.loads(row["delta"])}
