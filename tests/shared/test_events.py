@@ -15,8 +15,11 @@ from syno_shared.events import (
     ForecastPublished,
     MartsReady,
     PipelineFailed,
+    QualityFacts,
     SheetLanded,
+    SnapshotDelta,
     WorkbookLanded,
+    workbook_facts,
 )
 
 SNAPSHOT = "a" * 64
@@ -30,7 +33,7 @@ def landed() -> WorkbookLanded:
         file_name="Sell-out ü.xlsx",
         path="processed/ingestion/aaa/source-Sell-out ü.xlsx",
         size_bytes=1234,
-        size_delta_bytes=None,
+        delta=SnapshotDelta(is_first=True),
         sheets=[
             SheetLanded(
                 name="2024-C2", kind="c2", year=2024, rows=10, columns=["PI"], parquet_path="processed/x.parquet"
@@ -90,15 +93,14 @@ def test_marts_ready_keeps_dates() -> None:
         snapshot_id=SNAPSHOT,
         dbt_invocation_id="inv",
         models_built=["model.syno.svr_rm_quarterly"],
-        tests_passed=3,
-        tests_warned=0,
-        tests_failed=0,
         mart_rows={"marts.svr_rm_quarterly": 40},
-        rows_loaded=10,
+        workbook=workbook_facts(landed()),
+        quality=QualityFacts(rows_loaded=10, tests_passed=3, tests_warned=0, tests_failed=0),
         data_freshness=date(2024, 11, 14),
         latest_complete_quarter=date(2024, 7, 1),
     )
     assert MartsReady.model_validate_json(ready.model_dump_json()).latest_complete_quarter == date(2024, 7, 1)
+    assert ready.workbook.sheet_rows == {"2024-C2": 10}  # the file's facts travel on, no stage re-reads them
 
 
 def test_activation_completed_lists_deliveries() -> None:
@@ -122,17 +124,3 @@ def test_subjects_and_message_ids() -> None:
     )
     assert bus.message_id("workbook.landed", "abc") == "workbook.landed:abc"
     assert bus.message_id("marts.ready", "abc", "replay-1") == "marts.ready:abc:replay-1"
-
-
-def test_stream_keeps_files_and_drops_duplicates_for_a_day() -> None:
-    config = bus.stream_config("SYNO")
-    assert config.storage is not None and config.storage.value == "file"
-    assert config.duplicate_window == 24 * 3600
-    assert set(config.subjects or []) == set(bus.ALL_SUBJECTS)
-
-
-def test_retries_are_spaced_and_bounded() -> None:
-    consumer = bus.consumer_config("syno-transform", max_deliver=5)
-    assert consumer.max_deliver == 5
-    assert consumer.ack_policy is not None and consumer.ack_policy.value == "explicit"
-    assert [bus.retry_delay(n) for n in (1, 2, 3, 4, 9)] == [5.0, 30.0, 120.0, 600.0, 600.0]

@@ -1,0 +1,113 @@
+"""The stage protocol every stage shares, against the real embedded NATS and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import nats
+import pytest
+
+from syno_shared import bus, db, migrate
+from syno_shared.embedded import EmbeddedNats
+from syno_shared.errors import InputRejected, TransientError
+from syno_shared.events import PipelineFailed
+from syno_shared.stage import RetryLater, StageContext, StageInput, StageOutcome, run_stage_input
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def nats_url(tmp_path: Path) -> Iterator[str]:
+    """A NATS server of this test's own: its stream holds only what the test published."""
+    server = EmbeddedNats(tmp_path)
+    server.start()
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture
+async def context(nats_url: str, isolated_pg_dsn: str) -> AsyncIterator[StageContext]:
+    await asyncio.to_thread(migrate.apply_migrations, isolated_pg_dsn, migrate.installed_sources(("ops",)))
+    stream_name = "SYNO"
+    connection = await nats.connect(nats_url)
+    await connection.jetstream().add_stream(bus.stream_config(stream_name))
+    await connection.close()
+    broker = bus.create_broker(nats_url)
+    await broker.connect()
+    pool = await db.create_pool(isolated_pg_dsn)
+    yield StageContext(stage="transform", broker=broker, pool=pool, stream_name=stream_name, max_deliver=3)
+    await pool.close()
+    await broker.stop()
+
+
+async def stored(nats_url: str, stream_name: str) -> list[tuple[str, dict[str, object]]]:
+    connection = await nats.connect(nats_url)
+    try:
+        js = connection.jetstream()
+        info = await js.stream_info(stream_name)
+        messages = [await js.get_msg(stream_name, seq) for seq in range(info.state.first_seq, info.state.last_seq + 1)]
+        return [(message.subject, json.loads(message.data or b"{}")) for message in messages if message.data]
+    finally:
+        await connection.close()
+
+
+async def runs(pool: asyncpg.Pool) -> list[tuple[str, int, str | None]]:
+    rows = await pool.fetch("select status, delivery, error_code from ops.stage_runs order by stage_run_id")
+    return [(row[0], row[1], row[2]) for row in rows]
+
+
+def failing(error: Exception) -> object:
+    async def work() -> StageOutcome:
+        raise error
+
+    return work
+
+
+async def test_transient_failures_are_retried_spaced_then_reported_once(context: StageContext, nats_url: str) -> None:
+    def attempt(delivery: int) -> StageInput:
+        return StageInput(run_id="r1", snapshot_id="s1", reference="workbook.landed:7", delivery=delivery)
+
+    results = [
+        await run_stage_input(context, stage_input=attempt(n), work=failing(TransientError("db restarting")))  # type: ignore[arg-type]
+        for n in (1, 2, 3)
+    ]
+    assert [type(result).__name__ for result in results] == ["RetryLater", "RetryLater", "NoneType"]
+    assert [result.delay for result in results if isinstance(result, RetryLater)] == list(bus.RETRY_DELAYS_SECONDS[:2])
+    assert await runs(context.pool) == [
+        ("retrying", 1, "transient"),
+        ("retrying", 2, "transient"),
+        ("failed", 3, "transient"),
+    ]
+    events = await stored(nats_url, context.stream_name)
+    assert [subject for subject, _ in events] == [bus.PIPELINE_FAILED]
+    failure = PipelineFailed.model_validate(events[0][1])
+    assert (failure.stage, failure.reason_code, failure.input_reference) == (
+        "transform",
+        "transient",
+        "workbook.landed:7",
+    )
+
+
+async def test_rejected_input_is_reported_at_once_and_each_failure_alerts(context: StageContext, nats_url: str) -> None:
+    """Two inputs failing the same way are two alerts: failure ids name the input, so none is dropped as a repeat."""
+    for reference in ("workbook.landed:8", "workbook.landed:9"):
+        stage_input = StageInput(run_id="unknown", snapshot_id="unknown", reference=reference)
+        result = await run_stage_input(context, stage_input=stage_input, work=failing(InputRejected("bad sheet")))  # type: ignore[arg-type]
+        assert result is None
+    events = await stored(nats_url, context.stream_name)
+    assert [body["input_reference"] for _, body in events] == ["workbook.landed:8", "workbook.landed:9"]
+    assert await runs(context.pool) == [("failed", 1, "input_rejected"), ("failed", 1, "input_rejected")]
+
+
+async def test_a_cancelled_stage_closes_its_run_row(context: StageContext) -> None:
+    with pytest.raises(asyncio.CancelledError):
+        await run_stage_input(
+            context,
+            stage_input=StageInput(run_id="r2", snapshot_id="s2", reference="x"),
+            work=failing(asyncio.CancelledError()),  # type: ignore[arg-type]
+        )
+    assert await runs(context.pool) == [("failed", 1, "interrupted")]
