@@ -25,7 +25,7 @@ import numpy as np  # noqa: E402
 import polars as pl  # noqa: E402
 
 from syno_forecast.engine import forecast_series_parallel, make_executor  # noqa: E402
-from syno_forecast.series import add_quarters  # noqa: E402
+from syno_shared.quarters import add_quarters  # noqa: E402
 
 IMPORT_SECONDS = time.perf_counter() - IMPORT_STARTED
 LAST_COMPLETE = date(2025, 4, 1)

@@ -7,13 +7,7 @@ from datetime import date
 import polars as pl
 import pytest
 
-from syno_forecast.series import (
-    QuarterlySeries,
-    SeriesFrameError,
-    add_quarters,
-    build_quarterly_series,
-    quarter_start,
-)
+from syno_forecast.series import QuarterlySeries, SeriesFrameError, build_quarterly_series
 
 LAST_COMPLETE = date(2024, 4, 1)  # Q2 2024 is complete, Q3 2024 is the partial current quarter
 
@@ -83,14 +77,3 @@ def test_missing_columns_and_wrong_types_are_rejected() -> None:
             pl.DataFrame({"series_id": ["a"], "quarter": ["2024-01-01"], "value": [1.0]}),
             last_complete_quarter=LAST_COMPLETE,
         )
-
-
-def test_quarter_arithmetic() -> None:
-    assert [quarter_start(date(2024, m, 20)) for m in (1, 5, 9, 12)] == [
-        date(2024, 1, 1),
-        date(2024, 4, 1),
-        date(2024, 7, 1),
-        date(2024, 10, 1),
-    ]
-    assert add_quarters(date(2024, 10, 1), 1) == date(2025, 1, 1)
-    assert add_quarters(date(2024, 1, 1), -5) == date(2022, 10, 1)

@@ -40,7 +40,8 @@ from syno_forecast.models import (
     ineligibility,
     parse_models,
 )
-from syno_forecast.series import QuarterlySeries, add_quarters
+from syno_forecast.series import QuarterlySeries
+from syno_shared.quarters import add_quarters
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 _TIE_TOLERANCE = 1e-9

@@ -213,6 +213,8 @@ async def forecast_snapshot(service: Service, event: MartsReady) -> StageOutcome
         tiers=tiers,
         tables=["forecast.svr_rm", "forecast.c2", "forecast.sellout"],
         artifact_path=str(artifact_dir.relative_to(settings.data_dir)),
+        workbook=event.workbook,
+        quality=event.quality,
     )
     with tracer.start_as_current_span("forecast.publish_forecast_outputs"):
         async with pool.acquire() as connection, connection.transaction():

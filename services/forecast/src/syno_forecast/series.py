@@ -12,6 +12,8 @@ from datetime import date
 
 import polars as pl
 
+from syno_shared.quarters import add_quarters, quarter_start
+
 SERIES_COLUMNS: tuple[str, ...] = ("series_id", "quarter", "value")
 
 
@@ -38,17 +40,6 @@ class QuarterlySeries:
         if self.start is None:
             return ()
         return tuple(add_quarters(self.start, i) for i in range(len(self.values)))
-
-
-def quarter_start(day: date) -> date:
-    """First day of the quarter that contains ``day``."""
-    return date(day.year, 3 * ((day.month - 1) // 3) + 1, 1)
-
-
-def add_quarters(quarter: date, count: int) -> date:
-    """The quarter ``count`` quarters after ``quarter`` (which must be a quarter's first day)."""
-    index = quarter.year * 4 + (quarter.month - 1) // 3 + count
-    return date(index // 4, 3 * (index % 4) + 1, 1)
 
 
 def build_quarterly_series(frame: pl.DataFrame, *, last_complete_quarter: date) -> list[QuarterlySeries]:

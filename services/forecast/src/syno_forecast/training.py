@@ -11,6 +11,8 @@ from datetime import date
 
 import polars as pl
 
+from syno_shared.quarters import add_quarters
+
 METRICS = ("quantity", "revenue_usd")
 C2_METRICS = ("active_customers", "revenue_usd")
 SEPARATOR = "|"
@@ -40,7 +42,7 @@ def tier_series(svr_rm_quarterly: pl.DataFrame) -> pl.DataFrame:
 
 def top_customers(customer_quarterly: pl.DataFrame, *, last_complete_quarter: date, top_n: int) -> list[str]:
     """Customers ranked by SVR-RM revenue over the four complete quarters ending at last_complete_quarter."""
-    first = date(last_complete_quarter.year - 1, last_complete_quarter.month, 1)
+    first = add_quarters(last_complete_quarter, -4)
     return (
         customer_quarterly.lazy()
         .filter((pl.col("quarter") > first) & (pl.col("quarter") <= last_complete_quarter))

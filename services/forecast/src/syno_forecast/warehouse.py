@@ -11,23 +11,42 @@ import polars as pl
 
 from syno_shared import db
 
+MART_QUERIES: dict[str, tuple[str, dict[str, type[pl.DataType]]]] = {
+    "svr_rm_quarterly": (
+        "select quarter, tier, quantity::float8, revenue_usd::float8 from marts.svr_rm_quarterly",
+        {"quarter": pl.Date, "tier": pl.String, "quantity": pl.Float64, "revenue_usd": pl.Float64},
+    ),
+    "svr_rm_customer_quarterly": (
+        "select quarter, customer, tier, quantity::float8, revenue_usd::float8 from marts.svr_rm_customer_quarterly",
+        {
+            "quarter": pl.Date,
+            "customer": pl.String,
+            "tier": pl.String,
+            "quantity": pl.Float64,
+            "revenue_usd": pl.Float64,
+        },
+    ),
+    "c2_adoption_scorecard": (
+        "select month, quarter, service_family, active_customers::float8, revenue_usd::float8"
+        " from marts.c2_adoption_scorecard",
+        {
+            "month": pl.Date,
+            "quarter": pl.Date,
+            "service_family": pl.String,
+            "active_customers": pl.Float64,
+            "revenue_usd": pl.Float64,
+        },
+    ),
+    "sellout_region_quarterly": (
+        "select quarter, region, sum(revenue_usd)::float8 from marts.sellout_quarterly group by quarter, region",
+        {"quarter": pl.Date, "region": pl.String, "revenue_usd": pl.Float64},
+    ),
+}
+
 
 async def fetch_marts(pool: asyncpg.Pool) -> dict[str, pl.DataFrame]:
-    queries = {
-        "svr_rm_quarterly": "select quarter, tier, quantity::float8 as quantity, revenue_usd::float8 as revenue_usd"
-        " from marts.svr_rm_quarterly",
-        "svr_rm_customer_quarterly": "select quarter, customer, tier, quantity::float8 as quantity,"
-        " revenue_usd::float8 as revenue_usd from marts.svr_rm_customer_quarterly",
-        "c2_adoption_scorecard": "select month, quarter, service_family, active_customers::float8 as active_customers,"
-        " revenue_usd::float8 as revenue_usd from marts.c2_adoption_scorecard",
-        "sellout_region_quarterly": "select quarter, region, sum(revenue_usd)::float8 as revenue_usd"
-        " from marts.sellout_quarterly group by quarter, region",
-    }
-    frames = {}
-    for name, query in queries.items():
-        rows = await pool.fetch(query)
-        frames[name] = pl.DataFrame([dict(row) for row in rows]) if rows else pl.DataFrame()
-    return frames
+    """The mart frames the training set is built from (an empty mart gives an empty frame with its columns)."""
+    return {name: await db.fetch_frame(pool, query, schema=schema) for name, (query, schema) in MART_QUERIES.items()}
 
 
 async def replace_forecasts(
