@@ -1,4 +1,4 @@
-"""The `syno` command: sample, run, demo, services, replay.
+"""The `syno` command: sample, run, demo, services, replay, migrate.
 
 `run`, `demo` and `services` start the four services as separate processes (as in
 production), on embedded NATS and PostgreSQL unless SYNO_NATS_URL / SYNO_PG_DSN are set.
@@ -28,6 +28,7 @@ from rich.table import Table
 from syno_shared import bus
 from syno_shared.embedded import Endpoints, embedded_runtime
 from syno_shared.fingerprint import file_sha256
+from syno_shared.logging import redact_url
 from syno_shared.settings import Settings
 
 app = typer.Typer(
@@ -323,7 +324,10 @@ def services() -> None:
     """Run the four services against the configured servers (embedded if unset) until Ctrl-C."""
     settings = Settings()
     with runtime(settings, with_services=True) as endpoints:
-        err.print(f"NATS {endpoints.nats_url}\nPostgres {endpoints.pg_dsn}\nwatching {settings.raw_dir.resolve()}")
+        err.print(
+            f"NATS {redact_url(endpoints.nats_url)}\nPostgres {redact_url(endpoints.pg_dsn)}\n"
+            f"watching {settings.raw_dir.resolve()}"
+        )
         with contextlib.suppress(KeyboardInterrupt):
             while True:
                 time.sleep(3600)
@@ -368,6 +372,25 @@ async def replay_event(nats_url: str, stream_name: str, subject: str, snapshot_i
         raise typer.Exit(1)
     finally:
         await connection.close()
+
+
+@app.command()
+def migrate(
+    owner: Annotated[
+        list[str] | None, typer.Option(help="Only these owners' migrations (ops, ingestion, transform, ...).")
+    ] = None,
+) -> None:
+    """Apply every pending schema migration (the ops trail and each installed service's) to SYNO_PG_DSN."""
+    from syno_shared import migrate as migrations
+
+    settings = Settings()
+    if settings.pg_dsn is None:
+        err.print("[red]SYNO_PG_DSN is not set[/]: migrate talks to a running database (services migrate at start-up)")
+        raise typer.Exit(2)
+    sources = migrations.installed_sources(owner)
+    applied = migrations.apply_migrations(settings.pg_dsn, sources)
+    owners = ", ".join(source.owner for source in sources)
+    typer.echo(f"applied {len(applied)} migrations ({', '.join(applied) or 'none pending'}) for {owners}", err=True)
 
 
 def main() -> None:
