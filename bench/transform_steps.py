@@ -41,7 +41,7 @@ from typing import Any, TypeVar
 
 import polars as pl
 
-from syno_ingestion.workbook import split_excel_tabs
+from syno_ingestion.workbook import split_sheets
 from syno_shared import db
 from syno_shared.embedded import embedded_runtime
 from syno_shared.fingerprint import file_sha256
@@ -221,7 +221,7 @@ async def transform_size(
     steps = Steps()
     snapshot_id = steps.run("ingestion: sha256", lambda: file_sha256(workbook))
     out_dir = workdir / "transform-split" / snapshot_id
-    sheets = steps.run("ingestion: split_excel_tabs", lambda: split_excel_tabs(workbook, out_dir))
+    sheets = steps.run("ingestion: split_sheets", lambda: split_sheets(workbook, out_dir))
 
     # --- transform_workbook, step by step ---
     reference = steps.run("load_reference", lambda: load_reference(MAPPING_DIR))

@@ -1,8 +1,8 @@
 """The dbt project (dbt/) on a hand-made snapshot: `dbt build` passes and the marts hold hand-computed numbers.
 
 Runs the real `dbt build` (as a subprocess, like an operator would) against its own database in the
-session's embedded PostgreSQL: warehouse.sql, the shipped mapping tables, and a dozen raw.sales_lines
-rows in three snapshots ("good", an older "stale" one that must never leak in, and "broken").
+session's embedded PostgreSQL: the ops and transform migrations, the shipped mapping tables, and a dozen
+raw.sales_lines rows in three snapshots ("good", an older "stale" one that must never leak in, and "broken").
 """
 
 from __future__ import annotations
@@ -17,10 +17,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg2
 import pytest
 
+from syno_shared import migrate
 from syno_shared.embedded import Endpoints
 from syno_transform.dbt_runner import dbt_environment
 
@@ -29,7 +31,6 @@ pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
 DBT_DIR = REPO / "dbt"
 MAPPING_DIR = REPO / "data" / "mapping_table"
-WAREHOUSE_SQL = REPO / "services" / "transform" / "src" / "syno_transform" / "warehouse.sql"
 DBT = Path(sys.executable).parent / "dbt"
 DATABASE = "syno_dbt_project_test"
 MARTS = {
@@ -102,7 +103,7 @@ BROKEN: list[Line] = [
 def raw_row(snapshot: str, line: Line) -> dict[str, Any]:
     """A raw.sales_lines row as the loader writes it (tier and C2 fields read off the sub-category)."""
     sheet, row, invoice, date, customer, country, region, quantity, revenue_usd, product_type, sub_cat = line
-    is_c2 = sheet.endswith("-C2")
+    is_c2 = product_type.startswith("C2-")
     family, capacity, plan = sub_cat.split("-")[1:] if is_c2 else (None, None, None)
     return {
         "snapshot_id": snapshot,
@@ -120,6 +121,7 @@ def raw_row(snapshot: str, line: Line) -> dict[str, Any]:
         "product_type": product_type,
         "sub_cat": sub_cat,
         "tier": sub_cat.rsplit("-", 1)[1] if sub_cat.startswith("SVR-RM-") else None,
+        "is_c2": is_c2,
         "c2_service_family": family,
         "c2_capacity": capacity,
         "c2_plan": plan,
@@ -163,8 +165,8 @@ class Warehouse:
 
 
 def load(dsn: str) -> None:
+    migrate.apply_migrations(dsn, migrate.installed_sources(("ops", "transform")))
     with psycopg2.connect(dsn) as connection, connection.cursor() as cursor:
-        cursor.execute(WAREHOUSE_SQL.read_text())
         for table, file_name in REF_FILES.items():
             content = (MAPPING_DIR / file_name).read_bytes()
             with (MAPPING_DIR / file_name).open() as csv:
@@ -192,7 +194,7 @@ def warehouse(endpoints: Endpoints, tmp_path_factory: pytest.TempPathFactory) ->
     with admin.cursor() as cursor:
         cursor.execute(f"drop database if exists {DATABASE}")
         cursor.execute(f"create database {DATABASE}")
-    dsn = psycopg2.extensions.make_dsn(endpoints.pg_dsn, dbname=DATABASE)
+    dsn = urlunsplit(urlsplit(endpoints.pg_dsn)._replace(path=f"/{DATABASE}"))
     load(dsn)
     yield Warehouse(env=env, dsn=dsn, target=tmp_path_factory.mktemp("dbt-target"))
     with admin.cursor() as cursor:

@@ -55,29 +55,15 @@ enriched as (
         product,
         product_type,
         sub_cat,
-        sub_cat like 'SVR-RM-%' as is_svr_rm,
+        -- The cleaning classified every line (one home for the rules): read its decisions, never re-derive
+        -- them. A tier is set exactly on the SVR-RM sub-categories, C2 fields exactly on the C2 lines.
+        tier,
+        tier is not null as is_svr_rm,
         sub_cat like 'SVR-DT-%' as is_svr_desktop,
-        (sheet_kind = 'c2' or sub_cat like 'C2-%') as is_c2,
-
-        -- SVR-RM sub-categories are SVR-RM-<line>-T<n>: the tier is the trailing T<n>. The loader's tier
-        -- wins when present; any other sub-category has no tier (e.g. SVR-DT-DS-T1 is not a rackmount tier).
-        case
-            when sub_cat like 'SVR-RM-%'
-                then coalesce(tier, substring(sub_cat from '-(T[0-9]+)$'))
-        end as tier,
-
-        case
-            when sheet_kind = 'c2' or sub_cat like 'C2-%'
-                then coalesce(c2_service_family, 'UNKNOWN')
-        end as c2_service_family,
-        case
-            when sheet_kind = 'c2' or sub_cat like 'C2-%'
-                then coalesce(c2_capacity, 'UNKNOWN')
-        end as c2_capacity,
-        case
-            when sheet_kind = 'c2' or sub_cat like 'C2-%'
-                then coalesce(c2_plan, 'UNKNOWN')
-        end as c2_plan,
+        is_c2,
+        c2_service_family,
+        c2_capacity,
+        c2_plan,
 
         quantity,
         currency,

@@ -48,6 +48,7 @@ renamed as (
         product_type,
         sub_cat,
         tier,
+        is_c2,
         c2_service_family,
         c2_capacity,
         c2_plan,

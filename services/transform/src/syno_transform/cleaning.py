@@ -59,6 +59,7 @@ SALES_LINES_SCHEMA: Final = pl.Schema(
         "product_type": pl.String,
         "sub_cat": pl.String,
         "tier": pl.String,
+        "is_c2": pl.Boolean,
         "c2_service_family": pl.String,
         "c2_capacity": pl.String,
         "c2_plan": pl.String,
@@ -328,10 +329,11 @@ def c2_field(product: pl.Expr, keywords: pl.DataFrame, field: str) -> pl.Expr:
 
 
 def classify_products(product_raw: pl.LazyFrame, reference: Reference) -> pl.LazyFrame:
-    """One row per distinct product_raw: product, product_tag, type, sub_cat, tier, C2 fields, flag."""
+    """One row per distinct product_raw: product, product_tag, type, sub_cat, tier, is_c2, C2 fields, flag."""
     product = pl.col("product")
-    # C2 by product type, not by sheet: 'C2 Surveillance' on a C2 sheet keeps its own SVS-C2-* sub-category.
-    is_c2 = pl.col("product_type").is_in(C2_PRODUCT_TYPES)
+    # C2 by product type, not by sheet: 'C2 Surveillance' on a C2 sheet keeps its own SVS-C2-* sub-category
+    # and is not a C2 line. This is the one place that decides it; dbt reads is_c2 from raw.sales_lines.
+    is_c2 = pl.col("is_c2")
     c2_fields = {
         "c2_service_family": "service_family",
         "c2_capacity": "capacity",
@@ -345,6 +347,7 @@ def classify_products(product_raw: pl.LazyFrame, reference: Reference) -> pl.Laz
             product_tag(pl.col("product_raw")).alias("product_tag"),
         )
         .with_columns(product_type(product, reference.product_rules).alias("product_type"))
+        .with_columns(pl.col("product_type").is_in(C2_PRODUCT_TYPES).alias("is_c2"))
         .with_columns(
             rule_sub_cat(product, pl.col("product_type"), reference.product_rules).alias("sub_cat"),
             *(
