@@ -56,7 +56,7 @@ SMALL_MAPPING = {
 
 FLAGS = ["is_country_unmapped", "is_currency_unmapped", "is_product_unmapped"]
 PRODUCT_COLUMNS = ["product_raw", "product", "product_tag", "product_type", "sub_cat", "tier"]
-C2_COLUMNS = ["product", "product_type", "sub_cat", "c2_service_family", "c2_capacity", "c2_plan"]
+C2_COLUMNS = ["product", "product_type", "sub_cat", "is_c2", "c2_service_family", "c2_capacity", "c2_plan"]
 
 
 @pytest.fixture(scope="module")
@@ -164,6 +164,7 @@ def test_a_tidy_row_becomes_one_complete_sales_line(reference: Reference) -> Non
         "product_type": ["SERVER"],
         "sub_cat": ["SVR-RM-GP-T2"],
         "tier": ["T2"],
+        "is_c2": [False],
         "c2_service_family": [None],
         "c2_capacity": [None],
         "c2_plan": [None],
@@ -626,6 +627,7 @@ def test_c2_products_get_service_capacity_and_plan_from_the_keywords(reference: 
             product=["C2 STORAGE ADVANCED", "C2_BACKUP_BUSINESS_1T", "DS920+"],
             product_type=["C2-HYBRID", "C2-SAAS", "SERVER"],
             sub_cat=["C2-STORAGE-UNKNOWN-ADVANCED", "C2-BACKUP-1T-BUSINESS", "SVR-DT-DS"],
+            is_c2=[True, True, False],
             c2_service_family=["STORAGE", "BACKUP", None],
             c2_capacity=["UNKNOWN", "1T", None],
             c2_plan=["ADVANCED", "BUSINESS", None],
@@ -645,9 +647,30 @@ def test_c2_fields_follow_the_product_type_not_the_sheet(reference: Reference) -
             product=["STORAGE 100G PLAN", None],
             product_type=["UNMAPPED", "UNMAPPED"],
             sub_cat=["UNMAPPED", "UNMAPPED"],
+            is_c2=[False, False],
             c2_service_family=[None, None],
             c2_capacity=[None, None],
             c2_plan=[None, None],
+        ),
+    )
+
+
+def test_c2_surveillance_on_a_c2_sheet_is_a_surveillance_product_not_c2(real_reference: Reference) -> None:
+    """The shipped rules type 'C2 Surveillance' as SURVEILLANCE (SVS-C2-T<n>): not C2, no C2 fields."""
+    sheet = pl.DataFrame({"Product": ["C2 Surveillance Basic", "C2 Surveillance Professional", "C2 Storage Advanced"]})
+
+    result = clean(sheet, real_reference, sheet_name="2024-C2")
+
+    assert_frame_equal(
+        result.lines.select(C2_COLUMNS),
+        expected(
+            product=["C2 SURVEILLANCE BASIC", "C2 SURVEILLANCE PROFESSIONAL", "C2 STORAGE ADVANCED"],
+            product_type=["SURVEILLANCE", "SURVEILLANCE", "C2-HYBRID"],
+            sub_cat=["SVS-C2-T1", "SVS-C2-T2", "C2-STORAGE-UNKNOWN-ADVANCED"],
+            is_c2=[False, False, True],
+            c2_service_family=[None, None, "STORAGE"],
+            c2_capacity=[None, None, "UNKNOWN"],
+            c2_plan=[None, None, "ADVANCED"],
         ),
     )
 
@@ -701,6 +724,7 @@ def test_real_product_names_with_the_shipped_rules(real_reference: Reference) ->
                 "C2-BACKUP-1T-BUSINESS",
             ],
             tier=["T2", "T3", "T1", "T4", "T5", "T3", "T2", None, None, None, None],
+            is_c2=[False] * 9 + [True, True],
             c2_service_family=[None] * 9 + ["STORAGE", "BACKUP"],
             c2_capacity=[None] * 9 + ["UNKNOWN", "1T"],
             c2_plan=[None] * 9 + ["ADVANCED", "BUSINESS"],
