@@ -55,8 +55,8 @@ def test_a_c2_surveillance_line_on_a_c2_sheet_is_not_counted_as_c2(dbt_warehouse
         {
             "month": date(2024, 1, 1),
             "quarter": date(2024, 1, 1),
-            "service_family": "BACKUP",
-            "plan_variant": "BUSINESS",
+            "c2_service_family": "BACKUP",
+            "c2_plan": "BUSINESS",
             "region": "DE",
             "customer_tier": "Top 5",
             "active_customers": 1,
@@ -69,7 +69,7 @@ def test_a_c2_surveillance_line_on_a_c2_sheet_is_not_counted_as_c2(dbt_warehouse
 
     # The surveillance line stays in the global sell-out, under its own type and sub-category.
     sellout = dbt_warehouse.fetch(
-        "select quarter, region, type, sub_cat, quantity, revenue_usd from marts.sellout_quarterly"
+        "select quarter, region, product_type, sub_cat, quantity, revenue_usd from marts.sellout_quarterly"
         " order by region, sub_cat"
     )
     assert sellout.rows() == [

@@ -34,10 +34,10 @@ MAPPING_DIR = REPO / "data" / "mapping_table"
 DBT = Path(sys.executable).parent / "dbt"
 DATABASE = "syno_dbt_project_test"
 MARTS = {
-    "sellout_quarterly": "quarter, region, country, type, sub_cat",
+    "sellout_quarterly": "quarter, region, country, product_type, sub_cat",
     "svr_rm_quarterly": "quarter, tier",
     "svr_rm_customer_quarterly": "quarter, customer, tier",
-    "c2_adoption_scorecard": "month, service_family, plan_variant, region, customer_tier",
+    "c2_adoption_scorecard": "month, c2_service_family, c2_plan, region, customer_tier",
     "commercial_activation_snapshot": "quarter, region, customer",
 }
 REF_FILES = {

@@ -24,8 +24,8 @@ joined as (
     select
         c2_lines.month,
         c2_lines.quarter,
-        c2_lines.c2_service_family as service_family,
-        c2_lines.c2_plan as plan_variant,
+        c2_lines.c2_service_family,
+        c2_lines.c2_plan,
         c2_lines.region,
         coalesce(c2_customers.customer_tier, 'Long tail') as customer_tier,
         c2_lines.customer,
@@ -46,8 +46,8 @@ aggregated as (
     select
         month,
         quarter,
-        service_family,
-        plan_variant,
+        c2_service_family,
+        c2_plan,
         region,
         customer_tier,
         count(distinct customer) filter (
@@ -60,7 +60,7 @@ aggregated as (
         sum(quantity)::bigint as quantity
 
     from joined
-    group by month, quarter, service_family, plan_variant, region, customer_tier
+    group by month, quarter, c2_service_family, c2_plan, region, customer_tier
 
 ),
 

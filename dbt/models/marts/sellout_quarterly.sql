@@ -12,7 +12,7 @@ aggregated as (
         quarter,
         region,
         country,
-        product_type as type,
+        product_type,
         sub_cat,
         sum(quantity)::bigint as quantity,
         sum(revenue_usd)::double precision as revenue_usd,
