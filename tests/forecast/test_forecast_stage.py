@@ -28,14 +28,13 @@ from polars.testing import assert_frame_equal
 from syno_forecast import warehouse
 from syno_forecast.engine import forecast_frame
 from syno_forecast.handlers import forecast_snapshot, register_worker, table_rows, training_set
+from syno_forecast.settings import ForecastService, ForecastServiceSettings, ForecastSettings
 from syno_forecast.work import BatchRunner
 from syno_shared import db, migrate
 from syno_shared.bus import create_broker
 from syno_shared.embedded import Endpoints
 from syno_shared.events import ForecastPublished, MartsReady, QualityFacts, SnapshotDelta, WorkbookFacts
 from syno_shared.quarters import add_quarters
-from syno_shared.service import Service
-from syno_shared.settings import ForecastSettings, Settings
 from syno_shared.stage import StageOutcome
 from syno_shared.telemetry import Telemetry, setup_telemetry
 from syno_transform import warehouse as transform_warehouse
@@ -241,9 +240,11 @@ def marts_dsn(endpoints: Endpoints, marts_template: str) -> str:
 class Replica:
     """One forecast replica in this process: its own broker and runner, sharing the work queue."""
 
-    def __init__(self, endpoints: Endpoints, settings: Settings, telemetry: Telemetry, name: str) -> None:
+    def __init__(
+        self, endpoints: Endpoints, settings: ForecastServiceSettings, telemetry: Telemetry, name: str
+    ) -> None:
         self.runner = BatchRunner(0, name=name)
-        self.service = Service(
+        self.service = ForecastService(
             name="forecast", settings=settings, broker=create_broker(endpoints.nats_url), telemetry=telemetry
         )
         register_worker(self.service, self.runner)
@@ -260,7 +261,7 @@ class Harness:
         self.replicas: list[Replica] = []
 
     def start_replicas(self, forecast: ForecastSettings, names: list[str]) -> list[Replica]:
-        settings = Settings(
+        settings = ForecastServiceSettings(
             data_dir=self.data_dir, nats_url=self.endpoints.nats_url, pg_dsn=self.dsn, forecast=forecast
         )
         for name in names:

@@ -9,8 +9,8 @@ import pytest
 from pydantic import ValidationError
 
 from syno_forecast.series import QuarterlySeries
-from syno_forecast.work import WorkBatch, make_batches, split_series
-from syno_shared.settings import Settings
+from syno_forecast.settings import ForecastServiceSettings
+from syno_forecast.workqueue import WorkBatch, make_batches, split_series
 
 START = date(2023, 1, 1)
 
@@ -50,9 +50,14 @@ def test_a_batch_survives_the_wire_unchanged() -> None:
 
 def test_smape_thresholds_come_from_the_environment_in_percent(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)  # no .env here
-    assert Settings().forecast.smape_thresholds == {"overall": 25.0, "customer": 50.0, "c2": 50.0, "region": 25.0}
+    assert ForecastServiceSettings().forecast.smape_thresholds == {
+        "overall": 25.0,
+        "customer": 50.0,
+        "c2": 50.0,
+        "region": 25.0,
+    }
     monkeypatch.setenv("SYNO_FORECAST__SMAPE_THRESHOLDS", '{"overall": 20, "c2": 80}')
-    assert Settings().forecast.smape_thresholds == {"overall": 20.0, "c2": 80.0}
+    assert ForecastServiceSettings().forecast.smape_thresholds == {"overall": 20.0, "c2": 80.0}
 
 
 @pytest.mark.parametrize(
@@ -65,4 +70,4 @@ def test_a_threshold_that_cannot_be_meant_is_refused(
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("SYNO_FORECAST__SMAPE_THRESHOLDS", value)
     with pytest.raises(ValidationError, match=complaint):
-        Settings()
+        ForecastServiceSettings()

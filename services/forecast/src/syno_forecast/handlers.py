@@ -18,11 +18,8 @@ from pathlib import Path
 
 import asyncpg
 import polars as pl
-from faststream import AckPolicy
 from faststream.exceptions import NackMessage, RejectMessage
-from faststream.nats import ConsumerConfig, DeliverPolicy, PullSub
 from faststream.nats.annotations import NatsMessage
-from nats.js.api import AckPolicy as NatsAckPolicy
 from opentelemetry import trace
 from pydantic import ValidationError
 
@@ -31,30 +28,37 @@ from syno_forecast.backtest import SeriesForecast
 from syno_forecast.engine import summarise_cohorts, to_frame
 from syno_forecast.models import parse_models
 from syno_forecast.series import build_quarterly_series
-from syno_forecast.work import RESULTS, BatchRunner, WorkBatch, make_batches
+from syno_forecast.settings import ForecastService
+from syno_forecast.work import BatchRunner
+from syno_forecast.workqueue import (
+    BATCH_RESULTS,
+    FORECAST_WORK_STREAM,
+    FORECAST_WORK_SUBJECTS,
+    WORK_ACK_WAIT_SECONDS,
+    WORK_DURABLE_SUFFIX,
+    WorkBatch,
+    forecast_work_stream,
+    make_batches,
+)
 from syno_shared import bus, db
 from syno_shared.errors import InputRejected, SynoError, TransientError
 from syno_shared.events import ForecastPublished, MartsReady, TierForecast
 from syno_shared.logging import get_logger
-from syno_shared.service import Service
 from syno_shared.stage import StageOutcome, parse_event, run_stage
 
 tracer = trace.get_tracer("syno.forecast")
 
-WORK_DURABLE = "syno-forecast-work"
-# A batch is seconds of work; a replica that dies holding one gives it back to the queue after this.
-WORK_ACK_WAIT_SECONDS = 300.0
 WORK_RETRY_SECONDS = 5.0
 POLL_SECONDS = 0.2
 PROGRESS_LOG_SECONDS = 10.0
 
 
-def register(service: Service, runner: BatchRunner) -> None:
+def register(service: ForecastService, runner: BatchRunner) -> None:
     register_coordinator(service)
     register_worker(service, runner)
 
 
-def register_coordinator(service: Service) -> None:
+def register_coordinator(service: ForecastService) -> None:
     @service.subscriber(bus.MARTS_READY)
     async def on_marts_ready(message: NatsMessage) -> None:
         event = await parse_event(service.context, MartsReady, message)
@@ -64,23 +68,14 @@ def register_coordinator(service: Service) -> None:
             )
 
 
-def register_worker(service: Service, runner: BatchRunner) -> None:
+def register_worker(service: ForecastService, runner: BatchRunner) -> None:
     """The replica's share of the work queue: one durable for all replicas, so each batch goes to one."""
-    config = ConsumerConfig(
-        durable_name=WORK_DURABLE,
-        ack_policy=NatsAckPolicy.EXPLICIT,
-        deliver_policy=DeliverPolicy.ALL,
-        max_deliver=service.settings.max_deliver,
-        ack_wait=WORK_ACK_WAIT_SECONDS,
-    )
 
-    @service.broker.subscriber(
-        bus.FORECAST_WORK_SUBJECTS,
-        stream=bus.forecast_work_stream(),
-        durable=WORK_DURABLE,
-        pull_sub=PullSub(batch_size=1, timeout=5.0),
-        config=config,
-        ack_policy=AckPolicy.NACK_ON_ERROR,
+    @service.subscriber(
+        FORECAST_WORK_SUBJECTS,
+        durable_suffix=WORK_DURABLE_SUFFIX,
+        stream=forecast_work_stream(),
+        ack_wait=WORK_ACK_WAIT_SECONDS,
         max_workers=runner.concurrency,
     )
     async def on_work_batch(message: NatsMessage) -> None:
@@ -151,7 +146,7 @@ def table_rows(
     return svr_rm, c2, sellout
 
 
-async def forecast_snapshot(service: Service, event: MartsReady) -> StageOutcome:
+async def forecast_snapshot(service: ForecastService, event: MartsReady) -> StageOutcome:
     settings, pool = service.settings, service.pool
     if event.latest_complete_quarter is None:
         raise InputRejected("no complete quarter in the snapshot: nothing to train on", code="no_complete_quarter")
@@ -252,15 +247,14 @@ async def forecast_snapshot(service: Service, event: MartsReady) -> StageOutcome
     return StageOutcome(subject=bus.FORECAST_PUBLISHED, event=published, rows=forecasts.height, details=details)
 
 
-async def publish_batches(service: Service, batches: Sequence[WorkBatch]) -> None:
+async def publish_batches(service: ForecastService, batches: Sequence[WorkBatch]) -> None:
     """Put a run's batches on the work queue; a batch published twice is dropped by its Nats-Msg-Id."""
     for batch in batches:
-        subject = bus.forecast_work_subject(batch.forecast_run_id)
         await service.broker.publish(
             batch.model_dump_json(),
-            subject,
-            headers={"Nats-Msg-Id": f"{subject}:{batch.batch_no}"},
-            stream=bus.FORECAST_WORK_STREAM,
+            batch.subject,
+            headers={"Nats-Msg-Id": batch.message_id},
+            stream=FORECAST_WORK_STREAM,
             correlation_id=batch.run_id,
         )
 
@@ -293,7 +287,7 @@ async def collect_results(
             last_log = now
         await asyncio.sleep(POLL_SECONDS)
     done = await warehouse.fetch_work_results(pool, forecast_run_id)
-    parts = await asyncio.to_thread(lambda: [RESULTS.validate_json(payload) for payload in done.payloads])
+    parts = await asyncio.to_thread(lambda: [BATCH_RESULTS.validate_json(payload) for payload in done.payloads])
     return [result for part in parts for result in part], done
 
 
@@ -326,7 +320,7 @@ async def run_batch(pool: asyncpg.Pool, runner: BatchRunner, batch: WorkBatch) -
             error_text = f"{type(error).__name__}: {error}"
             log.exception("forecast_batch_failed")
         else:
-            payload = RESULTS.dump_json(results).decode()
+            payload = BATCH_RESULTS.dump_json(results).decode()
     seconds = time.perf_counter() - started
     await warehouse.store_batch_result(
         pool,

@@ -5,13 +5,13 @@ from __future__ import annotations
 from faststream import FastStream
 
 from syno_forecast.handlers import register
+from syno_forecast.settings import ForecastServiceSettings
 from syno_forecast.work import BatchRunner
 from syno_shared.service import build_service
-from syno_shared.settings import Settings
 
 
-def create_app(settings: Settings | None = None) -> FastStream:
-    settings = settings or Settings()
+def create_app(settings: ForecastServiceSettings | None = None) -> FastStream:
+    settings = settings or ForecastServiceSettings()
     app, service = build_service("forecast", settings)
     runner = BatchRunner(settings.forecast.processes)
     register(service, runner)

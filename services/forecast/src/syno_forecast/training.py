@@ -65,13 +65,13 @@ def c2_series(c2_scorecard: pl.DataFrame) -> pl.DataFrame:
     """C2 per service family: revenue summed over the quarter; active customers = the quarter's busiest month."""
     monthly = (
         c2_scorecard.lazy()
-        .group_by("quarter", "month", "service_family")
+        .group_by("quarter", "month", "c2_service_family")
         .agg(pl.col("active_customers").sum(), pl.col("revenue_usd").sum())
     )
-    quarterly = monthly.group_by("quarter", "service_family").agg(
+    quarterly = monthly.group_by("quarter", "c2_service_family").agg(
         pl.col("active_customers").max(), pl.col("revenue_usd").sum()
     )
-    return _long(quarterly, "c2", pl.col("service_family"), C2_METRICS).sort("series_id", "quarter").collect()
+    return _long(quarterly, "c2", pl.col("c2_service_family"), C2_METRICS).sort("series_id", "quarter").collect()
 
 
 def region_series(sellout_region_quarterly: pl.DataFrame) -> pl.DataFrame:

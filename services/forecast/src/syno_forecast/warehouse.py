@@ -27,12 +27,12 @@ MART_QUERIES: dict[str, tuple[str, dict[str, type[pl.DataType]]]] = {
         },
     ),
     "c2_adoption_scorecard": (
-        "select month, quarter, service_family, active_customers::float8, revenue_usd::float8"
+        "select month, quarter, c2_service_family, active_customers::float8, revenue_usd::float8"
         " from marts.c2_adoption_scorecard",
         {
             "month": pl.Date,
             "quarter": pl.Date,
-            "service_family": pl.String,
+            "c2_service_family": pl.String,
             "active_customers": pl.Float64,
             "revenue_usd": pl.Float64,
         },

@@ -1,110 +1,18 @@
-"""Fan-out of one forecast run over the replicas: batches of series out, per-series forecasts back.
-
-The replica that receives marts.ready splits the run's series into batches (``make_batches``) and publishes
-them on the work queue; every replica takes batches from the queue and evaluates them in its ``BatchRunner``
-(a long-lived process pool, so the event loop keeps pulling while darts fits). A batch is self-contained:
-series, target and models travel with it, so any replica can take any batch.
-"""
+"""A replica's engine for work batches: a long-lived process pool, so the event loop keeps pulling while darts fits."""
 
 from __future__ import annotations
 
 import asyncio
-import math
 import os
 import socket
-from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from datetime import date
 from functools import partial
-
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from syno_forecast.backtest import SeriesForecast
 from syno_forecast.engine import evaluate_batch, make_executor
-from syno_forecast.series import QuarterlySeries
+from syno_forecast.workqueue import WorkBatch
 from syno_shared.errors import TransientError
-
-WORK_SCHEMA_VERSION = 1
-RESULTS = TypeAdapter(list[SeriesForecast])
-
-
-class SeriesPayload(BaseModel):
-    """One quarterly series as it travels in a work batch."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    series_id: str = Field(description="Series identity, `<cohort>|<key>|<metric>`.")
-    start: date | None = Field(description="First complete quarter (None: only a partial quarter).")
-    values: list[float] = Field(description="Complete quarters, oldest first, gaps as zeros.")
-    actual_to_date: float | None = Field(description="Value so far in the partial current quarter.")
-    filled_quarters: int = Field(ge=0, description="Quarters filled with an explicit zero.")
-
-    @classmethod
-    def of(cls, series: QuarterlySeries) -> SeriesPayload:
-        return cls(
-            series_id=series.series_id,
-            start=series.start,
-            values=list(series.values),
-            actual_to_date=series.actual_to_date,
-            filled_quarters=series.filled_quarters,
-        )
-
-    def to_series(self) -> QuarterlySeries:
-        return QuarterlySeries(
-            self.series_id, self.start, tuple(self.values), self.actual_to_date, self.filled_quarters
-        )
-
-
-class WorkBatch(BaseModel):
-    """A share of one forecast run's series, for whichever replica takes it from the work queue."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    schema_version: int = Field(default=WORK_SCHEMA_VERSION, description="Version of this message's schema.")
-    forecast_run_id: str = Field(description="The forecast run the batch belongs to.")
-    run_id: str = Field(description="Pipeline run of the snapshot.")
-    snapshot_id: str = Field(description="Snapshot the series come from.")
-    batch_no: int = Field(ge=0, description="Position of the batch in the run (0-based).")
-    batch_count: int = Field(ge=1, description="Batches in the run.")
-    last_complete_quarter: date = Field(description="Latest complete quarter of the snapshot.")
-    horizon: int = Field(default=1, ge=1, description="Quarters forecast.")
-    models: list[str] | None = Field(default=None, description="Candidate models (None: the engine's set).")
-    series: list[SeriesPayload] = Field(description="The series to backtest and forecast.")
-
-
-def split_series(series: Sequence[QuarterlySeries], batch_series: int) -> list[list[QuarterlySeries]]:
-    """At most ``batch_series`` series per batch; interleaved so long and short series spread evenly."""
-    count = math.ceil(len(series) / batch_series)
-    return [list(series[start::count]) for start in range(count)]
-
-
-def make_batches(
-    series: Sequence[QuarterlySeries],
-    *,
-    forecast_run_id: str,
-    run_id: str,
-    snapshot_id: str,
-    last_complete_quarter: date,
-    batch_series: int,
-    models: Sequence[str] | None = None,
-    horizon: int = 1,
-) -> list[WorkBatch]:
-    parts = split_series(series, batch_series)
-    return [
-        WorkBatch(
-            forecast_run_id=forecast_run_id,
-            run_id=run_id,
-            snapshot_id=snapshot_id,
-            batch_no=number,
-            batch_count=len(parts),
-            last_complete_quarter=last_complete_quarter,
-            horizon=horizon,
-            models=list(models) if models is not None else None,
-            series=[SeriesPayload.of(item) for item in part],
-        )
-        for number, part in enumerate(parts)
-    ]
 
 
 def _ready() -> bool:
