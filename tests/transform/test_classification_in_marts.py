@@ -11,7 +11,6 @@ from datetime import date
 
 import polars as pl
 import pytest
-
 from transform_harness import DbtWarehouse
 
 pytestmark = pytest.mark.integration

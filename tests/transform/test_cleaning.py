@@ -7,7 +7,6 @@ mapping dir (so its rules are visible here); the real-name checks use the shippe
 from __future__ import annotations
 
 import json
-import re
 import shutil
 from datetime import date, datetime
 from pathlib import Path
@@ -17,12 +16,12 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from syno_transform.cleaning import SALES_LINES_SCHEMA, CleanResult, SheetNameError, clean_sales
+from syno_transform.cleaning import CleanResult, SheetNameError, clean_sales
 from syno_transform.reference import Reference, load_reference
+from syno_transform.schema import SALES_LINES_SCHEMA
 
 REPO = Path(__file__).resolve().parents[2]
 REAL_MAPPING_DIR = REPO / "data" / "mapping_table"
-WAREHOUSE_SQL = REPO / "services" / "transform" / "src" / "syno_transform" / "warehouse.sql"
 
 SMALL_MAPPING = {
     "Mapped_Countries_with_Regions.csv": 'Country,Region\r\nGermany,DE\r\n"Korea, Republic of",HQ\r\nJapan,JP\r\n',
@@ -87,27 +86,6 @@ def expected(**columns: list[Any]) -> pl.DataFrame:
 
 
 # --- the output contract -----------------------------------------------------------------------
-
-
-def test_lines_have_the_columns_and_types_of_raw_sales_lines_in_warehouse_sql(reference: Reference) -> None:
-    """Column names, order and types match the DDL (integer->Int32, bigint->Int64, jsonb->String)."""
-    ddl = WAREHOUSE_SQL.read_text()
-    body = ddl[ddl.index("create table if not exists raw.sales_lines") : ddl.index("primary key (snapshot_id")]
-    sql_types = {
-        "text": pl.String,
-        "date": pl.Date,
-        "integer": pl.Int32,
-        "bigint": pl.Int64,
-        "double": pl.Float64,
-        "boolean": pl.Boolean,
-        "jsonb": pl.String,
-    }
-    declared = re.findall(r"^\s{4}(\w+)\s+(\w+)", body, flags=re.MULTILINE)
-    ddl_schema = pl.Schema({name: sql_types[sql_type] for name, sql_type in declared})
-
-    result = clean(pl.DataFrame({"PI": ["A1"]}), reference)
-
-    assert result.lines.schema == ddl_schema
 
 
 def test_a_tidy_row_becomes_one_complete_sales_line(reference: Reference) -> None:

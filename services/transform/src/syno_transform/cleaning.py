@@ -22,53 +22,13 @@ import polars as pl
 
 from syno_shared.contract import WORKBOOK_COLUMNS, canonical_column, sheet_kind
 from syno_transform.reference import Reference, match_key
+from syno_transform.schema import SALES_LINES_SCHEMA
 
 UNMAPPED: Final = "UNMAPPED"
 UNKNOWN: Final = "UNKNOWN"
 C2_PRODUCT_TYPES: Final[tuple[str, ...]] = ("C2-SAAS", "C2-HYBRID")
 DROP_REASONS: Final[tuple[str, ...]] = ("blank", "subtotal", "repeated_header")
 
-# raw.sales_lines in warehouse.sql, column for column (integer -> Int32, bigint -> Int64, jsonb -> String).
-SALES_LINES_SCHEMA: Final = pl.Schema(
-    {
-        "snapshot_id": pl.String,
-        "source_sheet": pl.String,
-        "source_row": pl.Int32,
-        "sheet_kind": pl.String,
-        "sheet_year": pl.Int32,
-        "invoice_number": pl.String,
-        "invoice_date": pl.Date,
-        "ship_date": pl.Date,
-        "customer": pl.String,
-        "country": pl.String,
-        "region": pl.String,
-        "product_raw": pl.String,
-        "product": pl.String,
-        "product_tag": pl.String,
-        "item_code": pl.String,
-        "quantity": pl.Int64,
-        "currency": pl.String,
-        "price": pl.Float64,
-        "total_local": pl.Float64,
-        "revenue_usd": pl.Float64,
-        "tt_discount": pl.Float64,
-        "discount": pl.Float64,
-        "delivery_from": pl.String,
-        "ship_to": pl.String,
-        "comments": pl.String,
-        "product_type": pl.String,
-        "sub_cat": pl.String,
-        "tier": pl.String,
-        "is_c2": pl.Boolean,
-        "c2_service_family": pl.String,
-        "c2_capacity": pl.String,
-        "c2_plan": pl.String,
-        "is_country_unmapped": pl.Boolean,
-        "is_currency_unmapped": pl.Boolean,
-        "is_product_unmapped": pl.Boolean,
-        "extras": pl.String,
-    }
-)
 UNMAPPED_SCHEMA: Final = pl.Schema({"kind": pl.String, "value": pl.String, "rows": pl.Int64})
 UNCONVERTIBLE_SCHEMA: Final = pl.Schema({"column": pl.String, "value": pl.String, "rows": pl.Int64})
 
