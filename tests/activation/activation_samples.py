@@ -1,4 +1,4 @@
-"""Small activation-snapshot and forecast frames shared by the storyline and narrative tests."""
+"""Small activation-snapshot, forecast and C2 frames shared by the storyline, narrative, C2 and report tests."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from datetime import date
 
 import polars as pl
 
-Q2, Q3, Q4 = date(2025, 4, 1), date(2025, 7, 1), date(2025, 10, 1)
+Q1, Q2, Q3, Q4 = date(2025, 1, 1), date(2025, 4, 1), date(2025, 7, 1), date(2025, 10, 1)
 
 SNAPSHOT_SCHEMA = {
     "quarter": pl.Date,
@@ -45,3 +45,41 @@ def snapshot() -> pl.DataFrame:
 FORECAST = pl.DataFrame(
     {"target_quarter": [Q4, Q4], "region": ["FR", "overall"], "forecast_revenue": [184_000.0, 250_000.0]}
 )
+
+
+SCORECARD_COLUMNS = [
+    "month", "quarter", "service_family", "c2_plan", "region", "customer_tier",
+    "active_customers", "new_orders", "revenue_usd", "quantity", "avg_seats",
+]  # fmt: skip
+
+
+def c2_scorecard() -> pl.DataFrame:
+    """C2 revenue: Q2 Backup/FR 20K, Storage/DE 70K; Q3 Backup/FR 30K, Storage/DE 60K, Storage/FR 10K."""
+
+    def row(month: date, family: str, region: str, revenue: float) -> tuple[object, ...]:
+        quarter = date(month.year, (month.month - 1) // 3 * 3 + 1, 1)
+        return (month, quarter, family, "Advanced", region, "Top 5", 1, 1, revenue, 1, 1.0)
+
+    return pl.DataFrame(
+        [
+            row(date(2025, 4, 1), "Backup", "FR", 10_000.0),
+            row(date(2025, 5, 1), "Backup", "FR", 10_000.0),
+            row(date(2025, 4, 1), "Storage", "DE", 70_000.0),
+            row(date(2025, 7, 1), "Backup", "FR", 15_000.0),
+            row(date(2025, 8, 1), "Backup", "FR", 15_000.0),
+            row(date(2025, 7, 1), "Storage", "DE", 60_000.0),
+            row(date(2025, 9, 1), "Storage", "FR", 10_000.0),
+        ],
+        schema=SCORECARD_COLUMNS,
+        orient="row",
+    )
+
+
+SVR_RM_CUSTOMERS = pl.DataFrame(
+    {
+        "quarter": [Q2, Q2, Q3, Q3, Q3, Q3, Q3],
+        "region": ["FR", "DE", "FR", "FR", "DE", "DE", "FR"],
+        "customer": ["A", "B", "A", "C", "B", "D", "E"],
+    }
+)
+C2_CUSTOMERS = pl.DataFrame({"quarter": [Q1, Q2, Q2, Q3, Q3, Q3], "customer": ["X", "A", "Z", "A", "C", "X"]})

@@ -2,54 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 import polars as pl
+from activation_samples import C2_CUSTOMERS, Q2, Q3, SCORECARD_COLUMNS, SVR_RM_CUSTOMERS, c2_scorecard
 from polars.testing import assert_frame_equal
 
 from syno_activation.c2_highlights import attach_rate, customer_changes, largest_movers, summarize_c2
 
-Q1, Q2, Q3 = date(2025, 1, 1), date(2025, 4, 1), date(2025, 7, 1)
-
-SCORECARD_COLUMNS = [
-    "month", "quarter", "service_family", "plan_variant", "region", "customer_tier",
-    "active_customers", "new_orders", "revenue_usd", "quantity", "avg_seats",
-]  # fmt: skip
-
-
-def scorecard() -> pl.DataFrame:
-    def row(month: date, family: str, region: str, revenue: float) -> tuple[object, ...]:
-        quarter = date(month.year, (month.month - 1) // 3 * 3 + 1, 1)
-        return (month, quarter, family, "Advanced", region, "Top 5", 1, 1, revenue, 1.0, 1.0)
-
-    return pl.DataFrame(
-        [
-            row(date(2025, 4, 1), "Backup", "FR", 10_000.0),
-            row(date(2025, 5, 1), "Backup", "FR", 10_000.0),
-            row(date(2025, 4, 1), "Storage", "DE", 70_000.0),
-            row(date(2025, 7, 1), "Backup", "FR", 15_000.0),
-            row(date(2025, 8, 1), "Backup", "FR", 15_000.0),
-            row(date(2025, 7, 1), "Storage", "DE", 60_000.0),
-            row(date(2025, 9, 1), "Storage", "FR", 10_000.0),
-        ],
-        schema=SCORECARD_COLUMNS,
-        orient="row",
-    )
-
-
-SVR_RM = pl.DataFrame(
-    {
-        "quarter": [Q2, Q2, Q3, Q3, Q3, Q3, Q3],
-        "region": ["FR", "DE", "FR", "FR", "DE", "DE", "FR"],
-        "customer": ["A", "B", "A", "C", "B", "D", "E"],
-    }
-)
-C2 = pl.DataFrame({"quarter": [Q1, Q2, Q2, Q3, Q3, Q3], "customer": ["X", "A", "Z", "A", "C", "X"]})
-
 
 def test_largest_movers_by_service_family_and_region() -> None:
     """Storage's two regions cancel out (70K -> 70K), so it is not a mover at all."""
-    by_family = largest_movers(scorecard(), by="service_family")
+    by_family = largest_movers(c2_scorecard(), by="service_family")
     assert_frame_equal(
         by_family,
         pl.DataFrame(
@@ -63,7 +25,7 @@ def test_largest_movers_by_service_family_and_region() -> None:
             }
         ),
     )
-    by_region = largest_movers(scorecard(), by="region", top_n=5)
+    by_region = largest_movers(c2_scorecard(), by="region", top_n=5)
     assert by_region.select("region", "change_usd", "change_pct").rows() == [
         ("FR", 20_000.0, 1.0),
         ("DE", -10_000.0, 60_000.0 / 70_000.0 - 1.0),
@@ -71,7 +33,7 @@ def test_largest_movers_by_service_family_and_region() -> None:
 
 
 def test_attach_rate_per_region_and_overall() -> None:
-    assert attach_rate(SVR_RM, C2).rows() == [
+    assert attach_rate(SVR_RM_CUSTOMERS, C2_CUSTOMERS).rows() == [
         (Q2, "DE", 1, 0, 0.0),
         (Q2, "FR", 1, 1, 1.0),
         (Q2, "overall", 2, 1, 0.5),
@@ -83,11 +45,11 @@ def test_attach_rate_per_region_and_overall() -> None:
 
 def test_new_returning_and_lost_c2_customers() -> None:
     """C is new, X comes back after a quarter away, Z stopped after Q2; A stays and is not listed."""
-    assert customer_changes(C2, Q3).rows() == [("Z", "lost"), ("C", "new"), ("X", "returning")]
+    assert customer_changes(C2_CUSTOMERS, Q3).rows() == [("Z", "lost"), ("C", "new"), ("X", "returning")]
 
 
 def test_summary_lines() -> None:
-    highlights = summarize_c2(scorecard(), SVR_RM, C2)
+    highlights = summarize_c2(c2_scorecard(), SVR_RM_CUSTOMERS, C2_CUSTOMERS)
     assert highlights is not None
     assert highlights.lines == (
         "C2 revenue in Q3 2025: $100.0K (QoQ +11.1%).",
@@ -104,4 +66,4 @@ def test_no_scorecard_no_highlights() -> None:
     empty = pl.DataFrame(schema=dict.fromkeys(SCORECARD_COLUMNS, pl.String)).with_columns(
         pl.col("quarter").cast(pl.Date)
     )
-    assert summarize_c2(empty, SVR_RM, C2) is None
+    assert summarize_c2(empty, SVR_RM_CUSTOMERS, C2_CUSTOMERS) is None

@@ -14,9 +14,7 @@ from syno_activation.narratives import (
     format_pct,
     format_usd,
     narratives_frame,
-    quarter_label,
     region_narratives,
-    shift_quarter,
 )
 
 
@@ -46,14 +44,6 @@ def test_format_pct(fraction: float | None, text: str) -> None:
     assert format_pct(fraction) == text
 
 
-def test_quarters() -> None:
-    assert quarter_label(date(2025, 7, 1)) == "Q3 2025"
-    assert quarter_label(date(2025, 12, 31)) == "Q4 2025"
-    assert shift_quarter(date(2025, 10, 1), 1) == date(2026, 1, 1)
-    assert shift_quarter(date(2025, 2, 14), -1) == date(2024, 10, 1)
-    assert shift_quarter(date(2025, 7, 1), -4) == date(2024, 7, 1)
-
-
 def test_region_narratives_name_dormant_cross_sell_and_forecast_risk() -> None:
     assert region_narratives(snapshot(), FORECAST) == [
         Narrative(
@@ -63,6 +53,7 @@ def test_region_narratives_name_dormant_cross_sell_and_forecast_risk() -> None:
             "DE in Q3 2025: revenue $15.0K (QoQ -50.0%, YoY n/a) from 2 active customers. "
             "Accounts: 0 growing, 2 declining, 1 dormant, 0 new. Re-engage dormant: Edda. "
             "No forecast for Q4 2025.",
+            region="DE",
         ),
         Narrative(
             "region",
@@ -72,6 +63,7 @@ def test_region_narratives_name_dormant_cross_sell_and_forecast_risk() -> None:
             "Accounts: 2 growing, 1 declining, 0 dormant, 1 new. "
             "Cross-sell: 2 SVR-RM buyers without C2 (Acme, Dune). "
             "Next quarter (Q4 2025) forecast $184.0K (-20.0% vs Q3 2025): forecast risk.",
+            region="FR",
         ),
     ]
 
@@ -113,18 +105,53 @@ def test_customer_narratives_for_the_top_customers() -> None:
     ]
 
 
+def test_top_customer_narratives_add_their_own_svr_rm_forecast() -> None:
+    """Acme has a Q4 forecast of 130K, Beta only one for Q1 2026 (not the next quarter): no sentence."""
+    forecast = pl.DataFrame(
+        {
+            "target_quarter": [date(2025, 10, 1), date(2026, 1, 1)],
+            "customer": ["Acme", "Beta"],
+            "forecast_revenue": [130_000.0, 99_000.0],
+        }
+    )
+    [acme, dune, beta] = customer_narratives(snapshot(), forecast, top_n=3)
+
+    assert acme.text == (
+        "Acme (FR, SVR-RM buyer) in Q3 2025: revenue $120.0K (QoQ +20.0%, YoY n/a), growing. "
+        "Buys SVR-RM without C2: cross-sell C2. Next quarter (Q4 2025) SVR-RM forecast $130.0K."
+    )
+    assert (acme.region, acme.segment, dune.subject) == ("FR", "SVR-RM buyer", "Dune")
+    assert beta.text == "Beta (FR, SVR-RM buyer) in Q3 2025: revenue $30.0K (QoQ -40.0%, YoY n/a), declining."
+
+
+def test_a_customer_in_two_regions_is_narrated_once_in_the_region_where_it_spent_most() -> None:
+    """Orca spends 10K in DE (declining) and 30K in UK (growing): one narrative, UK's words, 40K in total."""
+    rows = [
+        (Q3, "DE", "Orca", "Other", 10_000.0, -0.5, None, False, "decline"),
+        (Q3, "UK", "Orca", "Other", 30_000.0, 0.5, None, False, "growth"),
+    ]
+    [orca] = customer_narratives(pl.DataFrame(rows, schema=SNAPSHOT_SCHEMA, orient="row"))
+
+    assert (orca.region, orca.text) == (
+        "UK",
+        "Orca (UK, Other) in Q3 2025: revenue $40.0K (QoQ +50.0%, YoY n/a), growing.",
+    )
+
+
 def test_ties_are_broken_by_name_and_frame_output() -> None:
     narratives = customer_narratives(snapshot(), quarter=Q2, top_n=5)
     assert [n.subject for n in narratives] == ["Acme", "Beta", "Cielo", "Fjord", "Gala"]
-    frame = narratives_frame(narratives[:1])
-    assert frame.schema == pl.Schema({"scope": pl.String, "subject": pl.String, "quarter": pl.Date, "text": pl.String})
-    assert frame.row(0) == (
-        "customer",
-        "Acme",
-        Q2,
-        "Acme (FR, SVR-RM buyer) in Q2 2025: revenue $100.0K (QoQ n/a, YoY n/a), C2 cross-sell candidate. "
-        "Buys SVR-RM without C2: cross-sell C2.",
-    )
+    assert narratives_frame(narratives[:1]).rows() == [
+        (
+            "customer",
+            "Acme",
+            Q2,
+            "FR",
+            "SVR-RM buyer",
+            "Acme (FR, SVR-RM buyer) in Q2 2025: revenue $100.0K (QoQ n/a, YoY n/a), C2 cross-sell candidate. "
+            "Buys SVR-RM without C2: cross-sell C2.",
+        )
+    ]
 
 
 def test_empty_snapshot_gives_no_narratives() -> None:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from datetime import date
 
+import polars as pl
+
+from syno_activation.report import ActivationReport
 from syno_activation.summary import Link, build_run_summary
 from syno_shared.events import (
     CohortForecast,
@@ -17,6 +20,14 @@ from syno_shared.events import (
 )
 
 SNAPSHOT = "c0ffee" + "0" * 58
+EMPTY_REPORT = ActivationReport(
+    quarter=None,
+    storylines=pl.DataFrame(),
+    region_narratives=(),
+    customer_narratives=(),
+    c2=None,
+    headline_storylines=(),
+)
 
 # rows per value: 7 unmapped values, the five most frequent are 90, 70, 50, 30 and 20 rows.
 UNMAPPED = [
@@ -70,7 +81,7 @@ def forecast_event() -> ForecastPublished:
 
 def test_summary_lists_the_five_most_frequent_unmapped_values_and_the_unconvertible_cells() -> None:
     summary = build_run_summary(
-        forecast=forecast_event(), storylines=(), grafana_url="http://g", trace_id=None, dashboards={}
+        forecast=forecast_event(), report=EMPTY_REPORT, grafana_url="http://g", trace_id=None, dashboards={}
     )
 
     assert [(value.value, value.rows) for value in summary.top_unmapped] == [
@@ -90,7 +101,7 @@ def test_summary_carries_the_file_facts_and_the_revenue_headlines_t1_first_total
     event = forecast_event()
     summary = build_run_summary(
         forecast=event,
-        storylines=("FR / Other: Maintain cadence (score 0)",),
+        report=EMPTY_REPORT,
         grafana_url="http://grafana.local/",
         trace_id="ab" * 16,
         dashboards={"Sell-out": "http://metabase.local/dashboard/1"},

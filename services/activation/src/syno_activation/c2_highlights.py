@@ -2,11 +2,9 @@
 
 Inputs
 ------
-``scorecard``: rows shaped like ``marts.c2_adoption_scorecard``, one per month and service family,
-plan variant, region and customer tier: ``month`` and ``quarter`` (Date, first day), ``service_family``,
-``plan_variant``, ``region``, ``customer_tier``, ``active_customers``, ``new_orders``, ``revenue_usd``,
-``quantity``, ``avg_seats``. Rows are monthly: revenue adds up over months and the other dimensions;
-active customers do not (a customer active in three months, or on two plans, is counted in each row).
+``scorecard``: rows of ``marts.c2_adoption_scorecard`` (one per month, service family, C2 plan, region
+and customer tier); only ``quarter`` (Date, first day), ``service_family``, ``region`` and
+``revenue_usd`` are read. Revenue adds up over months and the other dimensions.
 
 ``svr_rm_customers``: (quarter, region, customer) for every customer buying SVR-RM in a quarter.
 ``c2_customers``: (quarter, customer) for every customer with C2 sales in a quarter.
@@ -23,7 +21,8 @@ from typing import Final, Literal
 
 import polars as pl
 
-from syno_activation.narratives import format_pct, format_usd, quarter_label, shift_quarter
+from syno_activation.narratives import format_pct, format_usd
+from syno_shared.quarters import previous_quarter, quarter_label
 
 OVERALL: Final = "overall"
 
@@ -79,7 +78,7 @@ def largest_movers(
                 "change_pct": pl.Float64,
             }
         )
-    previous = shift_quarter(quarter, -1)
+    previous = previous_quarter(quarter)
     per_value = (
         lazy.filter(pl.col("quarter").is_in([quarter, previous]))
         .group_by(by)
@@ -146,7 +145,7 @@ def customer_changes(c2_customers: pl.LazyFrame | pl.DataFrame, quarter: date) -
     Columns: customer, status; sorted by status then customer.
     """
     lazy = c2_customers.lazy().select("quarter", "customer").unique()
-    previous = shift_quarter(quarter, -1)
+    previous = previous_quarter(quarter)
     per_customer = (
         lazy.filter(pl.col("quarter") <= quarter)
         .group_by("customer")
@@ -184,7 +183,7 @@ def summarize_c2(
     quarter: date | None = None,
     top_n: int = 3,
 ) -> C2Highlights | None:
-    """The C2 headline for `quarter` (default: latest in the scorecard), None without any data.
+    """The C2 headline for `quarter` (default: latest in the scorecard), None without any C2 data.
 
     `lines` reads, for example::
 
@@ -195,10 +194,11 @@ def summarize_c2(
         C2 customers: 10 active, 2 new, 1 returning, 1 lost.
     """
     lazy = scorecard.lazy()
-    quarter = quarter or _latest(lazy)
-    if quarter is None:
+    latest = _latest(lazy)
+    if latest is None:
         return None
-    previous = shift_quarter(quarter, -1)
+    quarter = quarter or latest
+    previous = previous_quarter(quarter)
     totals = lazy.select(
         now=pl.col("revenue_usd").filter(pl.col("quarter") == quarter).sum().cast(pl.Float64),
         before=pl.col("revenue_usd").filter(pl.col("quarter") == previous).sum().cast(pl.Float64),

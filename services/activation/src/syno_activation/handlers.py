@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 
-import polars as pl
 from faststream.nats.annotations import NatsMessage
 from opentelemetry import trace
 
@@ -16,7 +15,7 @@ from syno_activation import config, warehouse
 from syno_activation.catalog import emit_stage_lineage_async
 from syno_activation.metabase import refresh_metabase
 from syno_activation.notify import send_alert_async, send_summary_async
-from syno_activation.storylines import build_storylines
+from syno_activation.report import build_report
 from syno_activation.summary import build_run_summary, trace_url
 from syno_shared import bus, db
 from syno_shared.events import ActivationCompleted, DeliveryResult, ForecastPublished, PipelineFailed
@@ -71,23 +70,17 @@ async def alert(service: Service[Settings], failure: PipelineFailed) -> None:
         snapshot_id=failure.snapshot_id,
         sent=[r.channel for r in results if r.ok],
     )
-    notifications = [{"channel": r.channel, "ok": r.ok, "detail": r.detail} for r in results]
-    await warehouse.record_alert(service.pool, {**failure.model_dump(), "notifications": notifications})
+    notifications = [DeliveryResult(target=r.channel, is_ok=r.ok, detail=r.detail) for r in results]
+    await warehouse.record_alert(service.pool, failure, notifications)
 
 
 async def activate(service: Service[Settings], event: ForecastPublished) -> StageOutcome:
     settings, pool = service.settings.activation, service.pool
     with tracer.start_as_current_span("activation.storylines"):
-        snapshot = await warehouse.fetch_activation_snapshot(pool)
-        region_forecasts = await warehouse.fetch_region_forecasts(pool, event.snapshot_id)
-        storylines = build_storylines(snapshot, region_forecasts).collect() if snapshot.height else pl.DataFrame()
-        top = storylines.sort("activation_score", descending=True).head(3) if storylines.height else storylines
-        storyline_lines = tuple(
-            f"{row['region']} / {row['segment']}: {row['recommended_action']} (score {row['activation_score']:.0f})"
-            for row in top.iter_rows(named=True)
-        )
-    async with pool.acquire() as connection, connection.transaction():
-        await warehouse.replace_storylines(connection, event.snapshot_id, storylines)
+        inputs = await warehouse.fetch_inputs(pool, event.forecast_run_id)
+        report = build_report(inputs, target_quarter=event.target_quarter)
+        await warehouse.replace_storylines(pool, event.snapshot_id, report.storylines)
+        storylines = report.storylines
 
     with tracer.start_as_current_span("activation.refresh_metabase"):
         dashboards = []
@@ -100,7 +93,7 @@ async def activate(service: Service[Settings], event: ForecastPublished) -> Stag
     with tracer.start_as_current_span("activation.notify"):
         summary = build_run_summary(
             forecast=event,
-            storylines=storyline_lines,
+            report=report,
             grafana_url=settings.grafana_url,
             trace_id=current_trace_id(),
             dashboards=settings.dashboard_links,
@@ -112,7 +105,7 @@ async def activate(service: Service[Settings], event: ForecastPublished) -> Stag
         catalog = None
         if settings.lineage.transport != "off":
             results = []
-            for stage, (inputs, outputs) in STAGE_DATASETS.items():
+            for stage, (stage_inputs, stage_outputs) in STAGE_DATASETS.items():
                 results.append(
                     await emit_stage_lineage_async(
                         config.lineage_config(settings),
@@ -120,8 +113,8 @@ async def activate(service: Service[Settings], event: ForecastPublished) -> Stag
                         run_id=f"{event.run_id}:{stage}",
                         parent_run_id=event.run_id,
                         event_type="COMPLETE",
-                        inputs=inputs,
-                        outputs=outputs,
+                        inputs=stage_inputs,
+                        outputs=stage_outputs,
                         snapshot_id=event.snapshot_id,
                     )
                 )
@@ -140,17 +133,7 @@ async def activate(service: Service[Settings], event: ForecastPublished) -> Stag
         lineage=catalog,
     )
     async with pool.acquire() as connection, connection.transaction():
-        await warehouse.record_activation(
-            connection,
-            {
-                "run_id": event.run_id,
-                "snapshot_id": event.snapshot_id,
-                "storylines": storylines.height,
-                "dashboards": [d.model_dump() for d in dashboards],
-                "notifications": [n.model_dump() for n in notifications],
-                "catalog": catalog.model_dump() if catalog else None,
-            },
-        )
+        await warehouse.record_activation(connection, completed)
         await db.record_completion(
             connection,
             snapshot_id=event.snapshot_id,

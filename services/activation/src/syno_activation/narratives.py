@@ -1,8 +1,9 @@
 """Plain-English narratives per region and per top customer, from templates and numbers only.
 
 Inputs are the same frames as `storylines`: the customer-level activation snapshot (quarter, region,
-customer, segment, revenue_usd, qoq_change, yoy_change as fractions, has_c2, signal) and the forecast
-frame (target_quarter, region or 'overall', forecast_revenue).
+customer, segment, revenue_usd, qoq_change, yoy_change as fractions, has_c2, signal) and the region
+forecast frame (target_quarter, region or 'overall', forecast_revenue); customer narratives also take
+the top customers' SVR-RM revenue forecasts (target_quarter, customer, forecast_revenue).
 
 Numbers are formatted the same way everywhere: `format_usd` ("$1.2M", "$350.0K", "$950", "-$1.2M") and
 `format_pct` for fractions ("+12.5%", "-3.0%", "0.0%", "n/a" when unknown). Text is assembled from
@@ -25,16 +26,23 @@ of 10% or more.
 Customer narrative (top N customers by revenue in the quarter, ties by name)::
 
     Acme (FR, SVR-RM buyer) in Q3 2025: revenue $120.0K (QoQ +20.0%, YoY n/a), growing.
-    Buys SVR-RM without C2: cross-sell C2.
+    Buys SVR-RM without C2: cross-sell C2. Next quarter (Q4 2025) SVR-RM forecast $130.0K.
+
+A customer buying in several regions is narrated once, in the region where it spent most (its
+changes and signal are that region's); the forecast sentence is left out when the customer has no
+SVR-RM forecast of its own.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Final, Literal
 
 import polars as pl
+
+from syno_shared.quarters import add_quarters, next_quarter, quarter_label
 
 FORECAST_RISK_CHANGE: Final = -0.10
 SEGMENT_SVR_RM: Final = "SVR-RM buyer"
@@ -55,12 +63,18 @@ _UNITS: Final = ((1e9, "B"), (1e6, "M"), (1e3, "K"))
 
 @dataclass(frozen=True, slots=True)
 class Narrative:
-    """One narrative: about a region or a customer, for one quarter."""
+    """One narrative: about a region or a customer, for one quarter.
+
+    `region` is the region narrated (for a customer, the region where it spent most); `segment` is the
+    customer's segment, None for a region.
+    """
 
     scope: Literal["region", "customer"]
     subject: str
     quarter: date
     text: str
+    region: str
+    segment: str | None = None
 
 
 def format_usd(value: float | None) -> str:
@@ -84,22 +98,6 @@ def format_pct(fraction: float | None) -> str:
     if rounded == 0:
         return "0.0%"
     return f"{rounded:+.1f}%"
-
-
-def quarter_label(quarter: date) -> str:
-    """date(2025, 7, 1) -> "Q3 2025"."""
-    return f"Q{(quarter.month - 1) // 3 + 1} {quarter.year}"
-
-
-def shift_quarter(quarter: date, quarters: int) -> date:
-    """The first day of the quarter `quarters` away from the quarter holding `quarter` (may be negative)."""
-    index = quarter.year * 4 + (quarter.month - 1) // 3 + quarters
-    return date(index // 4, index % 4 * 3 + 1, 1)
-
-
-def next_quarter(quarter: date) -> date:
-    """The first day of the quarter after `quarter`."""
-    return shift_quarter(quarter, 1)
 
 
 def _plural(count: int, singular: str, plural: str | None = None) -> str:
@@ -141,9 +139,9 @@ def _region_facts(snapshot: pl.LazyFrame, quarter: date) -> pl.DataFrame:
         .agg(dormant_names=pl.col("customer").unique(maintain_order=True))
     )
 
-    def revenue_at(when: str, name: str) -> pl.LazyFrame:
+    def revenue_at(when: date, name: str) -> pl.LazyFrame:
         return (
-            snapshot.filter(pl.col("quarter") == pl.lit(quarter).dt.offset_by(when))
+            snapshot.filter(pl.col("quarter") == when)
             .group_by("region")
             .agg(pl.col("revenue_usd").cast(pl.Float64).sum().alias(name))
         )
@@ -151,21 +149,25 @@ def _region_facts(snapshot: pl.LazyFrame, quarter: date) -> pl.DataFrame:
     return (
         facts.join(cross_sell, on="region", how="left")
         .join(dormant, on="region", how="left")
-        .join(revenue_at("-1q", "previous"), on="region", how="left")
-        .join(revenue_at("-1y", "year_ago"), on="region", how="left")
+        .join(revenue_at(add_quarters(quarter, -1), "previous"), on="region", how="left")
+        .join(revenue_at(add_quarters(quarter, -4), "year_ago"), on="region", how="left")
         .sort("region")
         .collect()
     )
 
 
-def _forecast_for(forecast: pl.LazyFrame, target: date) -> dict[str, float]:
+def _forecasts_by(forecast: pl.LazyFrame | pl.DataFrame | None, key: str, target: date) -> dict[str, float]:
+    """`key` (region or customer) -> forecast revenue for the `target` quarter."""
+    if forecast is None:
+        return {}
     rows = (
-        forecast.filter(pl.col("target_quarter") == target)
-        .group_by("region")
+        forecast.lazy()
+        .filter(pl.col("target_quarter") == target)
+        .group_by(key)
         .agg(pl.col("forecast_revenue").cast(pl.Float64).sum())
         .collect()
     )
-    return dict(zip(rows["region"].to_list(), rows["forecast_revenue"].to_list(), strict=True))
+    return dict(zip(rows[key].to_list(), rows["forecast_revenue"].to_list(), strict=True))
 
 
 def _forecast_sentence(quarter: date, revenue: float, forecast: float | None) -> str:
@@ -200,7 +202,7 @@ def region_narratives(
     quarter = quarter or _latest_quarter(lazy)
     if quarter is None:
         return []
-    forecasts = _forecast_for(forecast.lazy(), next_quarter(quarter))
+    forecasts = _forecasts_by(forecast, "region", next_quarter(quarter))
     narratives: list[Narrative] = []
     for row in _region_facts(lazy, quarter).iter_rows(named=True):
         region: str = row["region"]
@@ -222,32 +224,39 @@ def region_narratives(
                 f"Cross-sell: {_plural(len(candidates), 'SVR-RM buyer')} without C2 ({_names(candidates)})."
             )
         sentences.append(_forecast_sentence(quarter, revenue, forecasts.get(region)))
-        narratives.append(Narrative("region", region, quarter, " ".join(sentences)))
+        narratives.append(Narrative("region", region, quarter, " ".join(sentences), region=region))
     return narratives
 
 
 def customer_narratives(
     snapshot: pl.LazyFrame | pl.DataFrame,
+    forecast: pl.LazyFrame | pl.DataFrame | None = None,
     *,
     quarter: date | None = None,
     top_n: int = 5,
 ) -> list[Narrative]:
-    """One narrative for each of the `top_n` customers by revenue in `quarter` (default: latest)."""
+    """One narrative for each of the `top_n` customers by revenue in `quarter` (default: latest).
+
+    `forecast` holds the customers' SVR-RM revenue forecasts (target_quarter, customer, forecast_revenue).
+    """
     lazy = snapshot.lazy()
     quarter = quarter or _latest_quarter(lazy)
     if quarter is None:
         return []
+    forecasts = _forecasts_by(forecast, "customer", next_quarter(quarter))
+    in_top_region = pl.col("revenue_usd").arg_max()
     top = (
         lazy.filter(pl.col("quarter") == quarter)
+        .sort("region")
         .group_by("customer")
         .agg(
-            pl.col("region").first(),
-            pl.col("segment").first(),
-            pl.col("revenue_usd").cast(pl.Float64).sum(),
-            pl.col("qoq_change").first(),
-            pl.col("yoy_change").first(),
+            pl.col("region").get(in_top_region),
+            pl.col("segment").get(in_top_region),
+            pl.col("qoq_change").get(in_top_region),
+            pl.col("yoy_change").get(in_top_region),
+            pl.col("signal").get(in_top_region),
             pl.col("has_c2").any(),
-            pl.col("signal").first(),
+            pl.col("revenue_usd").cast(pl.Float64).sum(),
         )
         .sort(["revenue_usd", "customer"], descending=[True, False])
         .head(top_n)
@@ -265,18 +274,31 @@ def customer_narratives(
         )
         if row["segment"] == SEGMENT_SVR_RM and not row["has_c2"] and row["revenue_usd"] > 0:
             text += " Buys SVR-RM without C2: cross-sell C2."
-        narratives.append(Narrative("customer", customer, quarter, text))
+        if customer in forecasts:
+            text += (
+                f" Next quarter ({quarter_label(next_quarter(quarter))}) SVR-RM forecast "
+                f"{format_usd(forecasts[customer])}."
+            )
+        narratives.append(Narrative("customer", customer, quarter, text, region=row["region"], segment=row["segment"]))
     return narratives
 
 
-def narratives_frame(narratives: list[Narrative]) -> pl.DataFrame:
-    """Narratives as a frame (scope, subject, quarter, text), ready to write to a table."""
+NARRATIVE_SCHEMA: Final = pl.Schema(
+    {
+        "scope": pl.String(),
+        "subject": pl.String(),
+        "quarter": pl.Date(),
+        "region": pl.String(),
+        "segment": pl.String(),
+        "text": pl.String(),
+    }
+)
+
+
+def narratives_frame(narratives: Sequence[Narrative]) -> pl.DataFrame:
+    """Narratives as a frame (scope, subject, quarter, region, segment, text)."""
     return pl.DataFrame(
-        {
-            "scope": [n.scope for n in narratives],
-            "subject": [n.subject for n in narratives],
-            "quarter": [n.quarter for n in narratives],
-            "text": [n.text for n in narratives],
-        },
-        schema={"scope": pl.String, "subject": pl.String, "quarter": pl.Date, "text": pl.String},
+        [(n.scope, n.subject, n.quarter, n.region, n.segment, n.text) for n in narratives],
+        schema=NARRATIVE_SCHEMA,
+        orient="row",
     )

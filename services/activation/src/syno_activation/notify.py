@@ -216,7 +216,14 @@ def summary_message(summary: RunSummary) -> Message:
         lines += ["", f"**Forecast ({target})**:"]
         lines += [f"- {escape_markdown(headline)}" for headline in summary.headlines]
         lines += [_cohort_line(cohort) for cohort in summary.cohorts]
-    for heading, items in (("Storylines", summary.storylines),):
+    narrated = f" ({quarter_label(summary.narrated_quarter)})" if summary.narrated_quarter else ""
+    sections = (
+        (f"Regions{narrated}", summary.region_narratives),
+        (f"Top customers{narrated}", summary.customer_narratives),
+        ("C2 highlights", summary.c2_highlights),
+        (f"Storylines{narrated}", summary.storylines),
+    )
+    for heading, items in sections:
         if items:
             lines += ["", f"**{heading}**:", *[f"- {escape_markdown(item)}" for item in items]]
     links = _links(summary.trace_url, summary.dashboards)

@@ -55,13 +55,23 @@ Sentences, in this order, about what the row rests on: where the forecast came f
 allocated by revenue share.", "Overall forecast allocated by revenue share.", "No forecast for the next
 quarter."), "No prior-quarter revenue to compare." when qoq is unknown, and "Only N customer(s): treat as
 anecdotal." when the cell has fewer than 3 customers.
+
+Narratives on the rows
+----------------------
+`attach_narratives` adds the narrated quarter's text to its rows: ``region_narrative`` on every row
+of the region, ``customer_narratives`` (one line per top customer, by revenue) on the row of each top
+customer's region and segment. Other rows, and other quarters, carry nulls.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import date
 from typing import Final
 
 import polars as pl
+
+from syno_activation.narratives import Narrative, narratives_frame
 
 SEGMENT_SVR_RM: Final = "SVR-RM buyer"
 SEGMENT_DESKTOP: Final = "Desktop only"
@@ -100,6 +110,12 @@ STORYLINE_SCHEMA: Final = pl.Schema(
         "confidence_note": pl.String(),
     }
 )
+
+STORYLINE_TABLE_SCHEMA: Final = pl.Schema(
+    {**STORYLINE_SCHEMA, "region_narrative": pl.String(), "customer_narratives": pl.String()}
+)
+
+HEADLINE_STORYLINES: Final = 3
 
 _KEYS: Final = ["quarter", "region", "segment"]
 
@@ -242,4 +258,34 @@ def build_storylines(snapshot: pl.LazyFrame | pl.DataFrame, forecast: pl.LazyFra
             [pl.col(name).cast(dtype) for name, dtype in STORYLINE_SCHEMA.items()],
         )
         .sort(_KEYS)
+    )
+
+
+def attach_narratives(storylines: pl.DataFrame, narratives: Sequence[Narrative]) -> pl.DataFrame:
+    """The `activation.storylines` rows: `storylines` with the narratives of their quarter, region and
+    segment (columns of `STORYLINE_TABLE_SCHEMA`)."""
+    frame = narratives_frame(narratives)
+    regions = frame.filter(pl.col("scope") == "region").select("quarter", "region", region_narrative=pl.col("text"))
+    customers = (
+        frame.filter(pl.col("scope") == "customer")
+        .group_by(_KEYS, maintain_order=True)
+        .agg(customer_narratives=pl.col("text").str.join("\n"))
+    )
+    return (
+        storylines.join(regions, on=["quarter", "region"], how="left")
+        .join(customers, on=_KEYS, how="left")
+        .select(STORYLINE_TABLE_SCHEMA.names())
+    )
+
+
+def headline_storylines(storylines: pl.DataFrame, quarter: date, count: int = HEADLINE_STORYLINES) -> tuple[str, ...]:
+    """The `count` highest-scored storylines of `quarter` as one line each (ties by region, segment)."""
+    top = (
+        storylines.filter(pl.col("quarter") == quarter)
+        .sort(["activation_score", "region", "segment"], descending=[True, False, False])
+        .head(count)
+    )
+    return tuple(
+        f"{row['region']} / {row['segment']}: {row['recommended_action']} (score {row['activation_score']:.1f})"
+        for row in top.iter_rows(named=True)
     )

@@ -1,7 +1,8 @@
-"""The run summary people receive, assembled from the forecast.published event alone (pure).
+"""The run summary people receive, assembled from the forecast.published event and the report (pure).
 
 Everything about the file and its quality travels on the event (`workbook`, `quality`): activation
-never reads another stage's tables.
+never reads another stage's tables. Narratives, C2 highlights and storylines come from the report
+activation builds from the marts.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from datetime import date
 from typing import Final, TypeVar
 from urllib.parse import quote
 
+from syno_activation.report import ActivationReport
 from syno_shared.events import (
     CohortForecast,
     ForecastPublished,
@@ -50,6 +52,10 @@ class RunSummary:
     target_quarter: date | None = None
     cohorts: tuple[CohortForecast, ...] = ()
     headlines: tuple[str, ...] = ()
+    narrated_quarter: date | None = None
+    region_narratives: tuple[str, ...] = ()
+    customer_narratives: tuple[str, ...] = ()
+    c2_highlights: tuple[str, ...] = ()
     storylines: tuple[str, ...] = ()
     trace_url: str | None = None
     dashboards: tuple[Link, ...] = ()
@@ -85,7 +91,7 @@ def most_frequent(values: Sequence[ValueT], count: int = TOP_VALUES) -> tuple[Va
 def build_run_summary(
     *,
     forecast: ForecastPublished,
-    storylines: tuple[str, ...],
+    report: ActivationReport,
     grafana_url: str,
     trace_id: str | None,
     dashboards: Mapping[str, str],
@@ -100,7 +106,11 @@ def build_run_summary(
         target_quarter=forecast.target_quarter,
         cohorts=tuple(forecast.cohorts),
         headlines=tier_headlines(forecast),
-        storylines=storylines,
+        narrated_quarter=report.quarter,
+        region_narratives=tuple(narrative.text for narrative in report.region_narratives),
+        customer_narratives=tuple(narrative.text for narrative in report.customer_narratives),
+        c2_highlights=report.c2.lines if report.c2 is not None else (),
+        storylines=report.headline_storylines,
         trace_url=trace_url(grafana_url, trace_id),
         dashboards=tuple(Link(label=name, url=url) for name, url in dashboards.items()),
     )
