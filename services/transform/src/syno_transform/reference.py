@@ -1,20 +1,22 @@
 """Reference data (DESIGN.md section 4): the five mapping tables, loaded, checked and versioned.
 
 The tables are data, not code: a new country, currency, product rule or C2 keyword is a new
-CSV row and needs no code change. Each file is versioned by the sha256 of its bytes, recorded
-with every run. Frames use the column names of the ``ref.*`` tables in ``warehouse.sql``.
+CSV row and needs no code change. Each file is versioned by the sha256 of its bytes (the shared
+``syno_shared.fingerprint``), recorded with every run. Frames use the column names of the ``ref.*``
+tables (the transform's migrations).
 """
 
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
 import polars as pl
+
+from syno_shared.fingerprint import file_sha256
 
 COUNTRIES_FILE: Final = "Mapped_Countries_with_Regions.csv"
 EXCHANGE_RATES_FILE: Final = "exchange_rates.csv"
@@ -93,9 +95,9 @@ def load_reference(mapping_dir: Path) -> Reference:
     frames: dict[str, pl.DataFrame] = {}
     versions: dict[str, str] = {}
     for file_name in MAPPING_FILES:
-        data = _read_bytes(mapping_dir / file_name)
-        versions[file_name] = hashlib.sha256(data).hexdigest()
-        frames[file_name] = _parse_csv(file_name, data)
+        path = mapping_dir / file_name
+        frames[file_name] = _parse_csv(file_name, _read_bytes(path))
+        versions[file_name] = file_sha256(path)
     return Reference(
         countries=_countries(frames[COUNTRIES_FILE]),
         exchange_rates=_exchange_rates(frames[EXCHANGE_RATES_FILE]),
