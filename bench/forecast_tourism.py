@@ -26,8 +26,8 @@ import numpy as np
 import polars as pl
 
 from syno_forecast.backtest import SeriesForecast
+from syno_forecast.candidates import parse_models
 from syno_forecast.engine import evaluate_parallel
-from syno_forecast.models import parse_models
 from syno_forecast.series import QuarterlySeries
 
 HORIZON = 8

@@ -1,35 +1,27 @@
-"""Backtest, choice and forecast per series: metrics with zero actuals, fallbacks, intervals, cohorts."""
+"""Backtest, choice and forecast per series: metrics with zero actuals, fallbacks, intervals."""
 
 from __future__ import annotations
 
 from concurrent.futures import ProcessPoolExecutor
 from datetime import date
 from multiprocessing import get_context
-from statistics import NormalDist
 
 import numpy as np
 import polars as pl
 import pytest
 from darts import TimeSeries
 
-from syno_forecast import models as model_module
+from syno_forecast import fitting
 from syno_forecast.backtest import (
     CandidateResult,
     HoldoutMetrics,
     QuarterForecast,
-    SeriesForecast,
     evaluate,
     holdout_metrics,
 )
-from syno_forecast.engine import (
-    CohortMetrics,
-    cohort_metrics,
-    evaluate_parallel,
-    forecast_series,
-    summarise_cohorts,
-    to_frame,
-)
-from syno_forecast.series import QuarterlySeries
+from syno_forecast.candidates import ModelForecast, ModelName
+from syno_forecast.engine import evaluate_parallel
+from syno_forecast.series import QuarterlySeries, build_quarterly_series
 
 START = date(2022, 1, 1)
 # Cheap candidates keep the suite fast; ETS/Theta run where the behaviour needs them.
@@ -191,7 +183,7 @@ def test_a_failing_model_is_recorded_and_the_series_still_gets_a_forecast(monkey
     def broken(*_: object, **__: object) -> None:
         raise np.linalg.LinAlgError("singular matrix")
 
-    monkeypatch.setattr(model_module, "_fit_statsforecast", broken)
+    monkeypatch.setattr(fitting, "_fit_statsforecast", broken)
     result = evaluate(quarterly([10, 12, 15, 11, 11, 13, 16, 12, 12]), models=["ets", "theta"])
     assert result.model in {"naive", "mean"}
     assert "every candidate failed: fell back to naive and mean" in result.reason
@@ -202,16 +194,14 @@ def test_a_failing_model_is_recorded_and_the_series_still_gets_a_forecast(monkey
 
 
 def test_a_combination_drops_a_failed_member_and_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
-    real = model_module._fit_statsforecast
+    real = fitting._fit_statsforecast
 
-    def ets_breaks(
-        name: model_module.ModelName, history: np.ndarray, series: TimeSeries, horizon: int
-    ) -> model_module.ModelForecast:
-        if name is model_module.ModelName.ETS:
+    def ets_breaks(name: ModelName, history: np.ndarray, series: TimeSeries, horizon: int) -> ModelForecast:
+        if name is ModelName.ETS:
             raise ZeroDivisionError("float division by zero")
         return real(name, history, series, horizon)
 
-    monkeypatch.setattr(model_module, "_fit_statsforecast", ets_breaks)
+    monkeypatch.setattr(fitting, "_fit_statsforecast", ets_breaks)
     result = evaluate(quarterly([10, 12, 15, 11, 11, 13, 16, 12, 12, 14]), models=["combination"])
     assert result.model == "combination"
     assert result.description.startswith("mean of AutoTheta -> ")
@@ -242,7 +232,7 @@ def test_interval_bounds_are_always_ordered(values: list[float]) -> None:
         assert all(row.lower_95 >= 0 for row in result.forecasts)
 
 
-# ---------------------------------------------------------------- frame entry point and parallel runs
+# ---------------------------------------------------------------- from the long frame, and parallel runs
 
 
 def test_partial_quarter_is_never_trained_on() -> None:
@@ -252,7 +242,8 @@ def test_partial_quarter_is_never_trained_on() -> None:
     ]
     rows = [*history, ("a", date(2025, 1, 1), 1_000_000.0)]
     long = pl.DataFrame(rows, schema={"series_id": pl.String, "quarter": pl.Date, "value": pl.Float64}, orient="row")
-    [result] = forecast_series(long, last_complete_quarter=date(2024, 10, 1), models=BASELINES)
+    [series] = build_quarterly_series(long, last_complete_quarter=date(2024, 10, 1))
+    result = evaluate(series, models=BASELINES)
     assert (result.history_quarters, result.actual_to_date, result.model) == (8, 1_000_000.0, "seasonal_naive")
     assert [(row.target_quarter, row.point) for row in result.forecasts] == [(date(2025, 1, 1), 10.0)]
 
@@ -264,97 +255,3 @@ def test_parallel_run_matches_the_sequential_one() -> None:
         parallel = evaluate_parallel(series, last_complete_quarter=date(2024, 1, 1), models=BASELINES, executor=pool)
     assert parallel == sequential
     assert [r.series_id for r in parallel] == [f"s{i}" for i in range(6)]
-
-
-# ---------------------------------------------------------------- cohorts
-
-
-def scored(series_id: str, mape: float | None, smape: float | None, mase: float | None) -> SeriesForecast:
-    metrics = None if smape is None else HoldoutMetrics(horizon=1, mape=mape, smape=smape, mase=mase, mase_season=4)
-    return SeriesForecast(
-        series_id=series_id,
-        model="naive",
-        description="naive",
-        reason="test",
-        interval_method="test",
-        history_quarters=8,
-        actual_to_date=None,
-        metrics=metrics,
-        baseline_smape=None if smape is None else 2 * smape,
-        forecasts=(QuarterForecast(target_quarter=START, point=1, lower_80=0, upper_80=2, lower_95=0, upper_95=3),),
-        candidates=(CandidateResult(model="naive", status="evaluated", detail="naive", metrics=metrics),),
-    )
-
-
-def test_cohort_metrics_average_defined_values_and_check_thresholds() -> None:
-    results = {
-        "tiers": [scored("t1", 10, 12, 0.5), scored("t2", None, 30, 1.5), scored("t3", 20, 18, None)],
-        "customers": [scored("c1", None, None, None)],
-    }
-    assert cohort_metrics(results, {"tiers": 20.0, "customers": 50.0}) == [
-        CohortMetrics(
-            cohort="customers",
-            series_count=1,
-            backtested_count=0,
-            mape_mean=None,
-            mape_median=None,
-            mape_count=0,
-            smape_mean=None,
-            smape_median=None,
-            mase_mean=None,
-            mase_median=None,
-            baseline_smape_mean=None,
-            threshold_smape=50.0,
-            is_threshold_met=False,  # nothing backtested: the limit cannot be shown to hold
-        ),
-        CohortMetrics(
-            cohort="tiers",
-            series_count=3,
-            backtested_count=3,
-            mape_mean=15.0,
-            mape_median=15.0,
-            mape_count=2,
-            smape_mean=20.0,
-            smape_median=18.0,
-            mase_mean=1.0,
-            mase_median=1.0,
-            baseline_smape_mean=40.0,
-            threshold_smape=20.0,
-            is_threshold_met=True,
-        ),
-    ]
-
-
-def test_summarise_cohorts_reads_the_cohort_from_the_series_id() -> None:
-    frame = to_frame([scored("overall|T1|quantity", 10, 12, 0.5), scored("c2|Cloud|revenue_usd", 5, 6, 0.2)])
-    summaries = summarise_cohorts(frame, {"overall": 10.0})
-    assert [(s.cohort, s.series_count, s.holdout_smape, s.is_threshold_met) for s in summaries] == [
-        ("c2", 1, 6.0, True),
-        ("overall", 1, 12.0, False),
-    ]
-
-
-# ---------------------------------------------------------------- combination intervals
-
-
-def normal_member(name: str, centre: float, sd: float) -> model_module.ModelForecast:
-    z = np.array([NormalDist().inv_cdf(q) for q in model_module.QUANTILES])
-    return model_module.ModelForecast(
-        model_module.ModelName(name), name, arr(centre), (centre + sd * z)[None, :], "test"
-    )
-
-
-def test_combination_of_agreeing_members_keeps_their_interval() -> None:
-    members = {m.model: m for m in (normal_member("ets", 10, 2), normal_member("theta", 10, 2))}
-    combined = model_module.combine(model_module.ModelName.COMBINATION, members)
-    assert combined.quantiles == pytest.approx(members[model_module.ModelName.ETS].quantiles, abs=1e-6)
-
-
-def test_combination_of_disagreeing_members_is_wider_than_averaged_quantiles() -> None:
-    members = {m.model: m for m in (normal_member("ets", 10, 2), normal_member("theta", 14, 2))}
-    combined = model_module.combine(model_module.ModelName.COMBINATION_MEDIAN, members)
-    averaged = (members[model_module.ModelName.ETS].quantiles + members[model_module.ModelName.THETA].quantiles) / 2
-    assert combined.point == pytest.approx(arr(12))
-    assert combined.quantiles[0, 0] < averaged[0, 0] and combined.quantiles[0, -1] > averaged[0, -1]
-    # the mixture is symmetric about 12: equal tails
-    assert 12 - combined.quantiles[0, 0] == pytest.approx(combined.quantiles[0, -1] - 12)

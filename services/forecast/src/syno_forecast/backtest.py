@@ -23,23 +23,21 @@ from typing import Literal, Self
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from syno_forecast.models import (
+from syno_forecast.candidates import (
     INTERMITTENT_FALLBACKS,
     MODEL_ORDER,
     QUANTILES,
     SEASON_LENGTH,
     SHORT_FALLBACKS,
-    FitOutcome,
     FloatArray,
     ModelFitError,
     ModelForecast,
     ModelName,
     SeriesProfile,
-    fit_candidates,
-    fit_model,
     ineligibility,
     parse_models,
 )
+from syno_forecast.fitting import FitOutcome, fit_candidates, fit_model
 from syno_forecast.series import QuarterlySeries
 from syno_shared.quarters import add_quarters
 

@@ -1,4 +1,4 @@
-"""fetch_training_set's pure half: long (series_id, quarter, value) frames from mart frames.
+"""The training set's pure half: long (series_id, quarter, value) frames from mart frames.
 
 Series ids read `<cohort>|<key>|<metric>`: cohort 'overall' (key = SVR-RM tier or TOTAL),
 'customer' (key = customer, all SVR-RM tiers together), 'c2' (key = service family) and
@@ -7,6 +7,7 @@ Series ids read `<cohort>|<key>|<metric>`: cohort 'overall' (key = SVR-RM tier o
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
 
 import polars as pl
@@ -83,6 +84,21 @@ def region_series(sellout_region_quarterly: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def split_series_id(series_id: str) -> tuple[str, str, str]:
-    cohort, key, metric = series_id.split(SEPARATOR)
-    return cohort, key, metric
+def training_set(marts: Mapping[str, pl.DataFrame], last_complete_quarter: date, top_n: int) -> pl.DataFrame:
+    """Every series the run forecasts, from the mart frames ``warehouse.fetch_marts`` reads."""
+    parts = []
+    if marts["svr_rm_quarterly"].height:
+        parts.append(tier_series(marts["svr_rm_quarterly"]))
+    customers_frame = marts["svr_rm_customer_quarterly"]
+    if customers_frame.height:
+        customers = top_customers(customers_frame, last_complete_quarter=last_complete_quarter, top_n=top_n)
+        parts.append(customer_series(customers_frame, customers))
+    if marts["c2_adoption_scorecard"].height:
+        parts.append(c2_series(marts["c2_adoption_scorecard"]))
+    if marts["sellout_region_quarterly"].height:
+        parts.append(region_series(marts["sellout_region_quarterly"]))
+    return (
+        pl.concat(parts)
+        if parts
+        else pl.DataFrame(schema={"series_id": pl.String, "quarter": pl.Date, "value": pl.Float64})
+    )

@@ -1,15 +1,16 @@
-"""The forecast service's database edge: marts in, forecast.* tables and ops.forecast_runs out."""
+"""The forecast service's database edge: marts in, forecast.* tables and ops.forecast_runs out, fan-out staging."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
 
 import asyncpg
 import polars as pl
 
-from syno_shared import db
+from syno_forecast.tables import ForecastRows
+from syno_shared import bus, db
+from syno_shared.events import ForecastPublished
 
 MART_QUERIES: dict[str, tuple[str, dict[str, type[pl.DataType]]]] = {
     "svr_rm_quarterly": (
@@ -49,32 +50,44 @@ async def fetch_marts(pool: asyncpg.Pool) -> dict[str, pl.DataFrame]:
     return {name: await db.fetch_frame(pool, query, schema=schema) for name, (query, schema) in MART_QUERIES.items()}
 
 
-async def replace_forecasts(
-    connection: asyncpg.Connection,
-    *,
-    snapshot_id: str,
-    svr_rm: pl.DataFrame,
-    c2: pl.DataFrame,
-    sellout: pl.DataFrame,
+async def commit_run(
+    pool: asyncpg.Pool, *, published: ForecastPublished, rows: ForecastRows, series_count: int
 ) -> None:
+    """The run's effect, all or nothing: the snapshot's forecast rows replaced, the run recorded, its staging
+    rows dropped and the stage's completion (with the event to publish) recorded, in one transaction."""
+    async with pool.acquire() as connection, connection.transaction():
+        await replace_forecasts(connection, snapshot_id=published.snapshot_id, rows=rows)
+        await record_run(connection, published, series_count=series_count)
+        await clear_work(connection, published.forecast_run_id)
+        await db.record_completion(
+            connection,
+            snapshot_id=published.snapshot_id,
+            stage="forecast",
+            run_id=published.run_id,
+            subject=bus.FORECAST_PUBLISHED,
+            event_json=published.model_dump_json(),
+        )
+
+
+async def replace_forecasts(connection: asyncpg.Connection, *, snapshot_id: str, rows: ForecastRows) -> None:
     """A snapshot's forecast rows are replaced atomically (call inside a transaction)."""
-    for table, frame in (("svr_rm", svr_rm), ("c2", c2), ("sellout", sellout)):
+    for table, frame in rows._asdict().items():
         await connection.execute(f"delete from forecast.{table} where snapshot_id = $1", snapshot_id)
         if frame.height:
             await db.copy_frame(connection, "forecast", table, frame)
 
 
-async def record_run(connection: asyncpg.Connection, row: dict[str, Any]) -> None:
+async def record_run(connection: asyncpg.Connection, published: ForecastPublished, *, series_count: int) -> None:
     await connection.execute(
         "insert into ops.forecast_runs (forecast_run_id, run_id, snapshot_id, target_quarter, series_count,"
         " cohorts, artifact_path) values ($1, $2, $3, $4, $5, $6::jsonb, $7)",
-        row["forecast_run_id"],
-        row["run_id"],
-        row["snapshot_id"],
-        row["target_quarter"],
-        row["series_count"],
-        json.dumps(row["cohorts"]),
-        row["artifact_path"],
+        published.forecast_run_id,
+        published.run_id,
+        published.snapshot_id,
+        published.target_quarter,
+        series_count,
+        json.dumps([cohort.model_dump() for cohort in published.cohorts]),
+        published.artifact_path,
     )
 
 
