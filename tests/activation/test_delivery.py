@@ -1,155 +1,26 @@
-"""Summaries and alerts through apprise to local Slack, Teams, JSON-webhook and SMTP endpoints."""
+"""Messages through apprise to local Slack, Teams, JSON-webhook and SMTP endpoints: one result per URL."""
 
 from __future__ import annotations
 
 import email
 import email.policy
 from collections.abc import Callable
-from datetime import date
 from typing import Any
 
 import pytest
+from activation_events import FAILURE, SUMMARY, SUMMARY_BODY, SUMMARY_TITLE
 from activation_fakes import LocalHTTPServer, LocalSMTPServer, Request, TLSFiles
 
-from syno_activation.notify import (
-    ChannelResult,
-    alert_message,
-    redact_url,
-    send_alert,
-    send_summary,
-    summary_message,
-)
-from syno_activation.summary import Link, RunSummary
-from syno_shared.events import (
-    CohortForecast,
-    PipelineFailed,
-    QualityFacts,
-    QualityGateResult,
-    SnapshotDelta,
-    UnconvertibleValue,
-    UnmappedValue,
-    WorkbookFacts,
-)
+from syno_activation.delivery import redact_url, send_message
+from syno_activation.rendering import alert_message, summary_message
+from syno_shared.events import DeliveryResult
 
-SNAPSHOT = "9a8b7c6d5e4f" + "0" * 52
-
-WORKBOOK = WorkbookFacts(
-    file_name="sellout_2025*.xlsx",
-    size_bytes=12_300_000,
-    sheet_rows={"2025": 120_000, "2025-C2": 3_456, "2026": 10},
-    delta=SnapshotDelta(
-        is_first=False,
-        previous_snapshot_id="1" * 64,
-        size_bytes=400_000,
-        sheets_added=["2026"],
-        rows={"2025": 1_200, "2025-C2": -34},
-        columns_added={"2025": ["Region", "Sales_Rep"]},
-        columns_removed={"2025-C2": ["Comments"]},
-    ),
-)
-QUALITY = QualityFacts(
-    rows_loaded=123_456,
-    tests_passed=120,
-    tests_warned=2,
-    tests_failed=0,
-    quality_gates=[
-        QualityGateResult(name="unmapped_products", severity="warn", passed=False),
-        QualityGateResult(name="row_count", severity="error", passed=True),
-    ],
-    unmapped_values=[
-        UnmappedValue(field="product", value="RS<b>99</b>", rows=40),
-        UnmappedValue(field="country", value="Atlantis", rows=3),
-        UnmappedValue(field="currency", value="XXX", rows=1),
-    ],
-    unconvertible_values=[UnconvertibleValue(column="invoice_date", value="31/02/2025", rows=2)],
-)
-
-SUMMARY = RunSummary(
-    run_id="run-42",
-    snapshot_id=SNAPSHOT,
-    workbook=WORKBOOK,
-    quality=QUALITY,
-    top_unmapped=tuple(QUALITY.unmapped_values[:2]),
-    top_unconvertible=tuple(QUALITY.unconvertible_values),
-    target_quarter=date(2025, 10, 1),
-    cohorts=(
-        CohortForecast(cohort="overall", series_count=6, holdout_mape=11.0, holdout_smape=12.3,
-                       baseline_smape=15.0, threshold_smape=25.0, is_threshold_met=True),
-        CohortForecast(cohort="customer", series_count=20, holdout_mape=40.0, holdout_smape=41.5,
-                       baseline_smape=38.2, threshold_smape=30.0, is_threshold_met=False),
-    ),
-    headlines=("SVR-RM T1: $1,200,000 (80%: $1,000,000 to $1,400,000), ets",),
-    storylines=("FR / SVR-RM buyer: Cross-sell C2 to SVR-RM buyers (score 21)",),
-    trace_url="http://grafana.local/explore?trace=abc",
-    dashboards=(Link("Sell-out", "http://metabase.local/dashboard/3"),),
-)  # fmt: skip
-
-SUMMARY_TITLE = "syno: forecasts for Q4 2025 from sellout_2025*.xlsx (1 cohort flagged)"
-SUMMARY_BODY = """\
-**Workbook**: sellout_2025\\*.xlsx, 12.3 MB (+0.4 MB), 123,456 rows loaded.
-Rows per sheet: 2025 120,000 (+1,200), 2025-C2 3,456 (-34), 2026 10 (new).
-Since the previous snapshot: sheets added: 2026; columns added: 2025: Region, Sales_Rep; \
-columns removed: 2025-C2: Comments.
-Snapshot `9a8b7c6d5e4f`, run `run-42`.
-
-**Quality**: dbt tests 120 passed, 2 warned, 0 failed; gates warned: unmapped_products.
-
-**Unmapped values (add them to the mapping tables)**:
-- product "RS\\<b\\>99\\</b\\>": 40 rows
-- country "Atlantis": 3 rows
-- and 1 more
-
-**Unconvertible cells (loaded as empty)**:
-- invoice_date "31/02/2025": 2 rows
-
-**Forecast (Q4 2025)**:
-- SVR-RM T1: $1,200,000 (80%: $1,000,000 to $1,400,000), ets
-- overall: 6 series, sMAPE 12.3% (seasonal naive 15.0%)
-- customer: 20 series, sMAPE 41.5% (seasonal naive 38.2%) **FLAGGED**: above the 30.0% limit
-
-**Storylines**:
-- FR / SVR-RM buyer: Cross-sell C2 to SVR-RM buyers (score 21)
-
-[Trace in Grafana](http://grafana.local/explore?trace=abc) · [Sell-out](http://metabase.local/dashboard/3)"""
-
-FAILURE = PipelineFailed(
-    run_id="run-43",
-    snapshot_id=SNAPSHOT,
-    stage="transform",
-    reason_code="dbt_test_failed",
-    message="dbt test unique_sellout_quarterly failed: 3 duplicate rows.",
-    is_retryable=False,
-    input_reference="workbook.landed:" + SNAPSHOT,
-)
-
-ALERT_BODY = f"""\
-dbt test unique_sellout_quarterly failed: 3 duplicate rows.
-
-- Stage: transform
-- Reason: `dbt_test_failed`
-- Retryable: no
-- Input: `workbook.landed:{SNAPSHOT}`
-- Snapshot `9a8b7c6d5e4f`, run `run-43`
-
-[Trace in Grafana](http://grafana.local/t/1)"""
+SUMMARY_MESSAGE = summary_message(SUMMARY)
+ALERT_MESSAGE = alert_message(FAILURE)
 
 
 def ok(request: Request) -> tuple[int, Any]:
     return 200, {"ok": True}
-
-
-def test_summary_message_lists_volume_health_forecast_flags_and_links() -> None:
-    message = summary_message(SUMMARY)
-    assert (message.title, message.body, message.severity) == (SUMMARY_TITLE, SUMMARY_BODY, "warning")
-
-
-def test_alert_message_takes_a_pipeline_failed_event_as_it_is() -> None:
-    message = alert_message(FAILURE, trace_url="http://grafana.local/t/1")
-    assert (message.title, message.body, message.severity) == (
-        "syno: transform failed (dbt_test_failed)",
-        ALERT_BODY,
-        "failure",
-    )
 
 
 @pytest.mark.parametrize(
@@ -168,9 +39,9 @@ def test_redact_url_keeps_scheme_and_host_only(url: str, redacted: str) -> None:
 
 def test_json_webhook_receives_title_body_and_type(http_server: Callable[..., LocalHTTPServer]) -> None:
     server = http_server(ok)
-    results = send_summary([f"json://127.0.0.1:{server.port}/hooks/syno"], SUMMARY)
+    results = send_message([f"json://127.0.0.1:{server.port}/hooks/syno"], SUMMARY_MESSAGE)
 
-    assert results == [ChannelResult("json", True, "delivered to json://127.0.0.1")]
+    assert results == [DeliveryResult(target="json", is_ok=True, detail="delivered to json://127.0.0.1")]
     [request] = server.requests
     assert request.path == "/hooks/syno"
     assert request.headers["content-type"] == "application/json"
@@ -200,9 +71,9 @@ def test_slack_webhook_gets_an_attachment_with_title_and_markdown_text(
 
     server = http_server(lambda request: (200, b"ok"))  # what hooks.slack.com answers
     monkeypatch.setattr(NotifySlack, "webhook_url", f"{server.url}/services")
-    results = send_summary([url], SUMMARY)
+    results = send_message([url], SUMMARY_MESSAGE)
 
-    assert results == [ChannelResult("slack", True, detail)]
+    assert results == [DeliveryResult(target="slack", is_ok=True, detail=detail)]
     [request] = server.requests
     assert request.path == "/services/T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7"
     payload = request.json
@@ -221,9 +92,9 @@ def test_teams_workflow_gets_an_adaptive_card(
     certificate that requests trusts through REQUESTS_CA_BUNDLE."""
     server = http_server(lambda request: (202, b""), tls=tls_files.server_context())
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tls_files.cert))
-    results = send_alert([f"workflows://127.0.0.1:{server.port}/wf-123/sig-SECRET/"], FAILURE)
+    results = send_message([f"workflows://127.0.0.1:{server.port}/wf-123/sig-SECRET/"], ALERT_MESSAGE)
 
-    assert results == [ChannelResult("workflows", True, "delivered to workflows://127.0.0.1")]
+    assert results == [DeliveryResult(target="workflows", is_ok=True, detail="delivered to workflows://127.0.0.1")]
     [request] = server.requests
     assert request.path == "/workflows/wf-123/triggers/manual/paths/invoke"
     assert request.query["sig"] == ["sig-SECRET"]
@@ -237,9 +108,9 @@ def test_teams_workflow_gets_an_adaptive_card(
 
 def test_email_summary_arrives_with_subject_and_html_and_text_parts(smtp_server: LocalSMTPServer) -> None:
     url = f"mailto://syno:mail-PASSWORD@127.0.0.1:{smtp_server.port}?from=syno@example.com&to=sales@example.com"
-    results = send_summary([url], SUMMARY)
+    results = send_message([url], SUMMARY_MESSAGE)
 
-    assert results == [ChannelResult("mailto", True, "delivered to mailto://127.0.0.1")]
+    assert results == [DeliveryResult(target="mailto", is_ok=True, detail="delivered to mailto://127.0.0.1")]
     [mail] = smtp_server.messages
     assert (mail.mail_from, mail.recipients) == ("<syno@example.com>", ["<sales@example.com>"])
     assert mail.auth is not None and mail.auth.startswith("AUTH PLAIN")
@@ -259,12 +130,12 @@ def test_a_failing_endpoint_is_reported_without_leaking_the_url_secrets(
 ) -> None:
     server = http_server(lambda request: (500, {"error": "boom"}))
     secret_url = f"json://hookuser:hookPASSWORD@127.0.0.1:{server.port}/hooks/TOKEN-abc123?key=QUERYSECRET"
-    [result] = send_summary([secret_url], SUMMARY)
+    [result] = send_message([secret_url], SUMMARY_MESSAGE)
 
-    assert result == ChannelResult(
-        "json",
-        False,
-        "failure sending to json://127.0.0.1: Failed to send JSON POST notification: "
+    assert result == DeliveryResult(
+        target="json",
+        is_ok=False,
+        detail="failure sending to json://127.0.0.1: Failed to send JSON POST notification: "
         "Internal server error., error=500.",
     )
     for secret in ("hookuser", "hookPASSWORD", "TOKEN-abc123", "QUERYSECRET"):
@@ -275,34 +146,37 @@ def test_every_url_gets_its_own_result_and_unknown_urls_are_named_without_their_
     http_server: Callable[..., LocalHTTPServer], caplog: pytest.LogCaptureFixture
 ) -> None:
     server = http_server(ok)
-    results = send_alert(
+    results = send_message(
         [
             "msteams://T0KEN/A/B",
             f"json://127.0.0.1:{server.port}/a",
             "json://127.0.0.1:9/nobody-listens",
             "https://example.com/hooks/T0KEN",
         ],
-        FAILURE,
+        ALERT_MESSAGE,
     )
 
     assert results == [
-        ChannelResult(
-            "msteams",
-            False,
-            "apprise does not recognise msteams:// as a notification URL "
+        DeliveryResult(
+            target="msteams",
+            is_ok=False,
+            detail="apprise does not recognise msteams:// as a notification URL "
             "(use workflows:// or the Power Automate URL for Teams)",
         ),
-        ChannelResult("json", True, "delivered to json://127.0.0.1"),
-        ChannelResult(
-            "json",
-            False,
-            "failure sending to json://127.0.0.1: A Connection error occurred sending JSON notification to 127.0.0.1.",
+        DeliveryResult(target="json", is_ok=True, detail="delivered to json://127.0.0.1"),
+        DeliveryResult(
+            target="json",
+            is_ok=False,
+            detail="failure sending to json://127.0.0.1: "
+            "A Connection error occurred sending JSON notification to 127.0.0.1.",
         ),
-        ChannelResult("https", False, "apprise does not recognise https://example.com as a notification URL"),
+        DeliveryResult(
+            target="https", is_ok=False, detail="apprise does not recognise https://example.com as a notification URL"
+        ),
     ]
     assert server.requests[0].json["type"] == "failure"
     assert "T0KEN" not in caplog.text  # apprise's own log of the unparseable URL is redacted too
 
 
 def test_no_urls_no_results() -> None:
-    assert send_summary([], SUMMARY) == []
+    assert send_message([], SUMMARY_MESSAGE) == []

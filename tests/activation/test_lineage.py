@@ -1,4 +1,4 @@
-"""OpenLineage run events to a local HTTP receiver and to a file."""
+"""OpenLineage run events to a local HTTP receiver and to a file; one run's events for every stage."""
 
 from __future__ import annotations
 
@@ -9,13 +9,16 @@ from pathlib import Path
 
 from activation_fakes import LocalHTTPServer
 
-from syno_activation.catalog import (
-    CatalogResult,
+from syno_activation.lineage import (
+    STAGE_DATASETS,
     DatasetRef,
+    LineageResult,
     LineageTransportConfig,
+    emit_pipeline_lineage,
     emit_stage_lineage,
     lineage_run_id,
 )
+from syno_shared.events import DeliveryResult
 
 RUN = uuid.UUID("0f8e2d4c-1b3a-4c5d-8e9f-001122334455")
 PARENT = uuid.UUID("a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d")
@@ -36,7 +39,7 @@ def test_http_receiver_gets_a_run_event_with_parent_and_datasets(
         snapshot_id="abc123",
     )
 
-    assert result == CatalogResult(True, "START for syno.transform sent to http", str(RUN), "START")
+    assert result == LineageResult(True, "START for syno.transform sent to http", str(RUN), "START")
     [request] = server.requests
     assert request.path == "/api/v1/lineage"
     assert request.headers["authorization"] == "Bearer LINEAGE-KEY"
@@ -92,7 +95,7 @@ def test_a_failing_receiver_is_retried_and_reported_without_raising(
     )
 
     assert len(server.requests) == 2
-    assert result == CatalogResult(False, "http transport failed: RetryError", str(RUN), "COMPLETE")
+    assert result == LineageResult(False, "http transport failed: RetryError", str(RUN), "COMPLETE")
 
 
 def test_an_unreachable_receiver_is_reported_without_raising() -> None:
@@ -103,7 +106,7 @@ def test_an_unreachable_receiver_is_reported_without_raising() -> None:
         parent_run_id=PARENT.hex,
         event_type="COMPLETE",
     )
-    assert result == CatalogResult(False, "http transport failed: ConnectionError", str(RUN), "COMPLETE")
+    assert result == LineageResult(False, "http transport failed: ConnectionError", str(RUN), "COMPLETE")
 
 
 def test_file_transport_appends_one_json_event_per_line(tmp_path: Path) -> None:
@@ -113,7 +116,7 @@ def test_file_transport_appends_one_json_event_per_line(tmp_path: Path) -> None:
         result = emit_stage_lineage(
             config, stage="ingestion", run_id=RUN.hex, parent_run_id=PARENT.hex, event_type=event_type
         )
-        assert result.ok
+        assert result.is_ok
 
     events = [json.loads(line) for line in path.read_text().splitlines()]
     assert [(e["eventType"], e["job"]["name"], e["run"]["runId"]) for e in events] == [
@@ -127,23 +130,48 @@ def test_file_transport_failure_and_bad_config_are_results_not_exceptions(tmp_pa
     result = emit_stage_lineage(
         missing, stage="ingestion", run_id=RUN.hex, parent_run_id=PARENT.hex, event_type="START"
     )
-    assert not result.ok
+    assert not result.is_ok
     assert result.detail.startswith("file transport failed: Failed to write to log file")
 
     no_url = LineageTransportConfig(kind="http")
     result = emit_stage_lineage(no_url, stage="ingestion", run_id=RUN.hex, parent_run_id=PARENT.hex, event_type="START")
-    assert result == CatalogResult(False, "bad http transport config: http transport needs url", str(RUN), "START")
-
-
-def test_off_and_console_need_no_receiver() -> None:
-    for kind in ("off", "console"):
-        result = emit_stage_lineage(
-            LineageTransportConfig(kind=kind), stage="ingestion", run_id=RUN.hex, parent_run_id=PARENT.hex,
-            event_type="START",
-        )  # fmt: skip
-        assert result.ok
+    assert result == LineageResult(False, "bad http transport config: http transport needs url", str(RUN), "START")
 
 
 def test_run_ids_that_are_not_uuids_map_to_a_stable_uuid() -> None:
-    assert lineage_run_id(RUN.hex) == str(RUN)
-    assert lineage_run_id("run-1") == lineage_run_id("run-1") == str(uuid.uuid5(uuid.NAMESPACE_URL, "syno:run-1"))
+    """A UUID in any spelling is sent canonical; any other id always gets the same, distinct UUID."""
+    assert lineage_run_id(RUN.hex) == lineage_run_id(str(RUN).upper()) == str(RUN)
+    first, again, other = lineage_run_id("run-1"), lineage_run_id("run-1"), lineage_run_id("run-2")
+    assert first == again != other
+    assert str(uuid.UUID(first)) == first
+
+
+async def test_a_finished_run_sends_one_complete_event_per_stage_under_the_run(tmp_path: Path) -> None:
+    path = tmp_path / "lineage.jsonl"
+    result = await emit_pipeline_lineage(
+        LineageTransportConfig(kind="file", file_path=str(path)), run_id=PARENT.hex, snapshot_id="abc123"
+    )
+
+    assert result == DeliveryResult(target="openlineage:file", is_ok=True, detail="4 run events")
+    events = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [(event["eventType"], event["job"]["name"]) for event in events] == [
+        ("COMPLETE", "syno.ingestion"),
+        ("COMPLETE", "syno.transform"),
+        ("COMPLETE", "syno.forecast"),
+        ("COMPLETE", "syno.activation"),
+    ]
+    assert {event["run"]["facets"]["parent"]["run"]["runId"] for event in events} == {str(PARENT)}
+    assert len({event["run"]["runId"] for event in events}) == 4  # one run per stage
+    activation = events[3]
+    assert [dataset["name"] for dataset in activation["inputs"]] == STAGE_DATASETS["activation"][0]
+    assert [dataset["name"] for dataset in activation["outputs"]] == ["activation.storylines"]
+
+
+async def test_a_run_whose_lineage_cannot_be_written_reports_why_and_off_reports_nothing(tmp_path: Path) -> None:
+    unwritable = LineageTransportConfig(kind="file", file_path=str(tmp_path / "missing" / "lineage.jsonl"))
+    result = await emit_pipeline_lineage(unwritable, run_id=PARENT.hex, snapshot_id="abc123")
+
+    assert result is not None
+    assert (result.target, result.is_ok) == ("openlineage:file", False)
+    assert result.detail.count("file transport failed") == 4
+    assert await emit_pipeline_lineage(LineageTransportConfig(kind="off"), run_id="r", snapshot_id="s") is None

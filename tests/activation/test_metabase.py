@@ -11,7 +11,8 @@ import pytest
 import pytest_asyncio
 from activation_fakes import LocalHTTPServer, Request
 
-from syno_activation.metabase import MetabaseConfig, MetabaseResult, MetabaseStep, refresh_metabase
+from syno_activation.metabase import MetabaseConfig, MetabaseResult, MetabaseStep, refresh_dashboards, refresh_metabase
+from syno_shared.events import DeliveryResult
 
 SNAPSHOT = "5f2c" + "ab" * 30
 API_KEY = "mb_SECRET_api_key_123"
@@ -97,10 +98,10 @@ async def test_paid_edition_invalidates_caches_then_confirms_with_the_sentinel(
     ]
     assert all(r.headers["x-api-key"] == API_KEY for r in server.requests)
     assert result == MetabaseResult(
-        ok=True,
+        is_ok=True,
         mode="invalidate",
         method="invalidate",
-        confirmed=True,
+        is_confirmed=True,
         reason=f"invalidate done (1 call); sentinel card 7 shows snapshot {SNAPSHOT[:12]}",
         steps=(
             MetabaseStep("cache:database=2,dashboard=3,dashboard=4,question=11,question=12", True, 200,
@@ -125,10 +126,10 @@ async def test_open_source_edition_answers_402_and_the_refresh_falls_back_to_car
     ]
     note = "cache invalidation is a paid Metabase feature (HTTP 402 from this edition); fell back to card refresh"
     assert result == MetabaseResult(
-        ok=True,
+        is_ok=True,
         mode="invalidate",
         method="card_refresh",
-        confirmed=True,
+        is_confirmed=True,
         reason=f"{note}; card_refresh done (2 calls); sentinel card 7 shows snapshot {SNAPSHOT[:12]}",
         steps=(
             MetabaseStep("cache:database=2,dashboard=3,dashboard=4,question=11,question=12", False, 402, note),
@@ -156,7 +157,7 @@ async def test_card_refresh_logs_in_with_a_session_when_there_is_no_api_key(
     for request in server.requests[1:]:
         assert request.headers["x-metabase-session"] == SESSION
         assert "x-api-key" not in request.headers
-    assert (result.ok, result.method, result.confirmed) == (True, "card_refresh", True)
+    assert (result.is_ok, result.method, result.is_confirmed) == (True, "card_refresh", True)
     assert result.steps[0] == MetabaseStep("session", True, 200, "logged in")
 
 
@@ -169,10 +170,10 @@ async def test_a_failed_login_stops_before_any_refresh(
 
     assert [path for path, _, _ in calls(server)] == ["/api/session"]
     assert result == MetabaseResult(
-        ok=False,
+        is_ok=False,
         mode="card_refresh",
         method="card_refresh",
-        confirmed=None,
+        is_confirmed=None,
         reason="Metabase login failed: HTTP 401",
         steps=(MetabaseStep("session", False, 401, "Metabase login failed: HTTP 401"),),
     )
@@ -186,7 +187,7 @@ async def test_a_sentinel_without_the_new_snapshot_is_not_confirmed(
     server = http_server(FakeMetabase(sentinel_rows=[["latest_snapshot", "0ld" + "0" * 61]]))
     result = await refresh_metabase(config(server), SNAPSHOT, client=client)
 
-    assert (result.ok, result.confirmed) == (False, False)
+    assert (result.is_ok, result.is_confirmed) == (False, False)
     assert result.reason == "card_refresh done but sentinel card 7 does not show the new snapshot yet"
 
 
@@ -197,8 +198,8 @@ async def test_a_card_query_failing_inside_a_202_answer_fails_the_refresh(
     server = http_server(FakeMetabase(failing_cards=frozenset({12})))
     result = await refresh_metabase(config(server), SNAPSHOT, client=client)
 
-    assert not result.ok
-    assert result.confirmed is True
+    assert not result.is_ok
+    assert result.is_confirmed is True
     assert result.reason == "card_refresh failed: card:12: query failed in Metabase"
 
 
@@ -223,7 +224,7 @@ async def test_n8n_mode_posts_the_snapshot_to_the_webhook_and_still_checks_the_s
         "run_id": "run-1",
     }
     assert [path for path, _, _ in calls(metabase)] == ["/api/card/7/query"]
-    assert (result.ok, result.method, result.confirmed) == (True, "n8n", True)
+    assert (result.is_ok, result.method, result.is_confirmed) == (True, "n8n", True)
     assert result.steps[0] == MetabaseStep("n8n:127.0.0.1", True, 200, "webhook accepted")
     assert "s3cr3t" not in repr(result)
 
@@ -236,10 +237,10 @@ async def test_n8n_webhook_of_an_inactive_workflow_says_so(
     result = await refresh_metabase(settings, SNAPSHOT, client=client)
 
     assert result == MetabaseResult(
-        ok=False,
+        is_ok=False,
         mode="n8n",
         method="n8n",
-        confirmed=None,
+        is_confirmed=None,
         reason="n8n failed: n8n:127.0.0.1: HTTP 404 (webhook not registered: is the n8n workflow active?)",
         steps=(
             MetabaseStep("n8n:127.0.0.1", False, 404, "HTTP 404 (webhook not registered: is the n8n workflow active?)"),
@@ -255,7 +256,7 @@ async def test_n8n_is_called_even_when_the_sentinel_cannot_be_read(
     result = await refresh_metabase(settings, SNAPSHOT, client=client)
 
     assert len(n8n.requests) == 1
-    assert (result.ok, result.confirmed) == (False, False)
+    assert (result.is_ok, result.is_confirmed) == (False, False)
     assert result.reason == "n8n done but sentinel card 7 could not be read (no Metabase url configured)"
 
 
@@ -275,10 +276,10 @@ async def test_an_outage_is_retried_then_reported_without_raising(
 
     assert [r.path for r in server.requests] == ["/api/card/11/query"] * 4
     assert result == MetabaseResult(
-        ok=False,
+        is_ok=False,
         mode="card_refresh",
         method="card_refresh",
-        confirmed=None,
+        is_confirmed=None,
         reason="card_refresh failed: card:11: network error (RemoteProtocolError) after 4 attempts",
         steps=(MetabaseStep("card:11", False, None, "network error (RemoteProtocolError) after 4 attempts"),),
     )
@@ -293,12 +294,12 @@ async def test_an_unreachable_metabase_is_reported_without_raising(
     server.__exit__()  # nothing listens on the port any more
     result = await refresh_metabase(config(server, retries=1), SNAPSHOT, client=client)
 
-    assert not result.ok
+    assert not result.is_ok
     assert result.reason == (
         "card_refresh failed: card:11: network error (ConnectError) after 2 attempts; "
         "card:12: network error (ConnectError) after 2 attempts"
     )
-    assert result.confirmed is False
+    assert result.is_confirmed is False
 
 
 @pytest.mark.parametrize("mode", ["invalidate", "card_refresh"])
@@ -306,12 +307,19 @@ async def test_missing_url_or_credentials_is_a_clear_failure(
     mode: Literal["invalidate", "card_refresh"], client: httpx.AsyncClient
 ) -> None:
     result = await refresh_metabase(MetabaseConfig(url="http://127.0.0.1:9", mode=mode), SNAPSHOT, client=client)
-    assert (result.ok, result.reason) == (False, "no Metabase API key or username/password configured")
+    assert (result.is_ok, result.reason) == (False, "no Metabase API key or username/password configured")
     result = await refresh_metabase(MetabaseConfig(mode=mode, api_key=API_KEY), SNAPSHOT, client=client)
-    assert (result.ok, result.reason) == (False, "no Metabase url configured")
+    assert (result.is_ok, result.reason) == (False, "no Metabase url configured")
 
 
-async def test_off_does_nothing() -> None:
-    assert await refresh_metabase(MetabaseConfig(mode="off"), SNAPSHOT) == MetabaseResult(
-        ok=True, mode="off", method="off", confirmed=None, reason="Metabase refresh is off"
-    )
+async def test_the_completed_event_gets_one_dashboard_result_and_none_when_metabase_is_off(
+    http_server: Callable[..., LocalHTTPServer],
+) -> None:
+    server = http_server(FakeMetabase(edition="oss"))
+    dashboards = await refresh_dashboards(config(server, sentinel_card_id=None), SNAPSHOT)
+
+    assert dashboards == [
+        DeliveryResult(target="metabase:card_refresh", is_ok=True, detail="card_refresh done (2 calls)")
+    ]
+    assert await refresh_dashboards(replace(config(server), mode="off"), SNAPSHOT) == []
+    assert len(server.requests) == 2  # off made no call

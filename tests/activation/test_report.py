@@ -9,10 +9,10 @@ from __future__ import annotations
 from datetime import date
 
 import polars as pl
+from activation_events import forecast_event
 from activation_samples import C2_CUSTOMERS, FORECAST, Q2, Q3, Q4, SVR_RM_CUSTOMERS, c2_scorecard, snapshot
-from test_summary import forecast_event
 
-from syno_activation.notify import summary_message
+from syno_activation.rendering import summary_message
 from syno_activation.report import ActivationInputs, build_report, narrated_quarter
 from syno_activation.summary import build_run_summary
 

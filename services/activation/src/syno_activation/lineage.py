@@ -10,7 +10,10 @@ default endpoint ``api/v1/lineage``, optional ``Authorization: Bearer <api_key>`
 
 OpenLineage requires UUID run ids. A run id that is a UUID in any spelling (the pipeline uses uuid4
 hex) is sent in canonical form; any other string is mapped to a stable uuid5, so the same run always
-gets the same id. Emitting never raises on a transport failure: the result says ok=False and why.
+gets the same id. Emitting never raises on a transport failure: the result says is_ok=False and why.
+
+`emit_pipeline_lineage` sends one COMPLETE event per stage of a finished run, with the datasets each
+stage reads and writes (`STAGE_DATASETS`), and folds the outcomes into one `DeliveryResult`.
 """
 
 from __future__ import annotations
@@ -27,12 +30,48 @@ from openlineage.client import OpenLineageClient
 from openlineage.client.event_v2 import InputDataset, Job, OutputDataset, Run, RunEvent, RunState
 from openlineage.client.facet_v2 import error_message_run, job_type_job, parent_run, tags_run
 
+from syno_shared.events import DeliveryResult
+
 TransportKind = Literal["console", "file", "http", "off"]
 EventType = Literal["START", "COMPLETE", "FAIL"]
 
 JOB_NAMESPACE: Final = "syno"
 PRODUCER: Final = "urn:syno:pipeline"
 PARENT_JOB_NAME: Final = "syno.workbook"
+
+# Stage -> (datasets read, datasets written), as the catalog shows a workbook's way through the pipeline.
+MARTS: Final = [
+    "marts.sellout_quarterly",
+    "marts.svr_rm_quarterly",
+    "marts.svr_rm_customer_quarterly",
+    "marts.c2_adoption_scorecard",
+    "marts.commercial_activation_snapshot",
+]
+
+# Stage -> (datasets read, datasets written), so the catalog shows a workbook's way through the pipeline.
+STAGE_DATASETS: Final[dict[str, tuple[list[str], list[str]]]] = {
+    "ingestion": ([], ["processed.ingestion"]),
+    "transform": (["processed.ingestion", "mapping_table"], ["raw.sales_lines", *MARTS]),
+    "forecast": (
+        [
+            "marts.sellout_quarterly",
+            "marts.svr_rm_quarterly",
+            "marts.svr_rm_customer_quarterly",
+            "marts.c2_adoption_scorecard",
+        ],
+        ["forecast.svr_rm", "forecast.c2", "forecast.sellout"],
+    ),
+    "activation": (
+        [
+            "marts.commercial_activation_snapshot",
+            "marts.c2_adoption_scorecard",
+            "marts.svr_rm_customer_quarterly",
+            "forecast.sellout",
+            "forecast.svr_rm",
+        ],
+        ["activation.storylines"],
+    ),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,10 +97,10 @@ class DatasetRef:
 
 
 @dataclass(frozen=True, slots=True)
-class CatalogResult:
+class LineageResult:
     """Outcome of one emission; `run_id` is the UUID actually sent."""
 
-    ok: bool
+    is_ok: bool
     detail: str
     run_id: str
     event_type: EventType
@@ -164,7 +203,7 @@ def emit_stage_lineage(
     dataset_namespace: str = JOB_NAMESPACE,
     snapshot_id: str | None = None,
     error_message: str | None = None,
-) -> CatalogResult:
+) -> LineageResult:
     """Build and send the stage's RunEvent. Never raises on a transport or configuration failure.
 
     `dataset_namespace` applies to inputs/outputs given as plain names; pass `DatasetRef`s (or e.g.
@@ -184,22 +223,22 @@ def emit_stage_lineage(
     )
     sent_run_id = event.run.runId
     if transport_config.kind == "off":
-        return CatalogResult(True, "lineage is off", sent_run_id, event_type)
+        return LineageResult(True, "lineage is off", sent_run_id, event_type)
     try:
         client = OpenLineageClient(config={"transport": _transport(transport_config)})
     except (ValueError, KeyError, TypeError) as error:
-        return CatalogResult(False, f"bad {transport_config.kind} transport config: {error}", sent_run_id, event_type)
+        return LineageResult(False, f"bad {transport_config.kind} transport config: {error}", sent_run_id, event_type)
     try:
         client.emit(event)
     # requests' errors are OSErrors (HTTP status, connection, retries); the file transport wraps its
     # OSError in a RuntimeError.
     except (OSError, RuntimeError) as error:
-        return CatalogResult(
+        return LineageResult(
             False, f"{transport_config.kind} transport failed: {_describe(error)}", sent_run_id, event_type
         )
     finally:
         client.close(timeout=transport_config.timeout_seconds)
-    return CatalogResult(
+    return LineageResult(
         True, f"{event_type} for syno.{stage} sent to {transport_config.kind}", sent_run_id, event_type
     )
 
@@ -226,7 +265,7 @@ async def emit_stage_lineage_async(
     dataset_namespace: str = JOB_NAMESPACE,
     snapshot_id: str | None = None,
     error_message: str | None = None,
-) -> CatalogResult:
+) -> LineageResult:
     """`emit_stage_lineage` in a worker thread (the openlineage HTTP transport blocks)."""
     return await asyncio.to_thread(
         functools.partial(
@@ -244,3 +283,35 @@ async def emit_stage_lineage_async(
             error_message=error_message,
         )
     )
+
+
+def pipeline_lineage_result(kind: TransportKind, results: Sequence[LineageResult]) -> DeliveryResult:
+    """One delivery result for a run's lineage events: ok when every event went out."""
+    failures = [result.detail for result in results if not result.is_ok]
+    return DeliveryResult(
+        target=f"openlineage:{kind}",
+        is_ok=not failures,
+        detail="; ".join(failures) or f"{len(results)} run events",
+    )
+
+
+async def emit_pipeline_lineage(
+    transport_config: LineageTransportConfig, *, run_id: str, snapshot_id: str
+) -> DeliveryResult | None:
+    """COMPLETE events for every stage of the run (stage run `<run_id>:<stage>` under the run); None when off."""
+    if transport_config.kind == "off":
+        return None
+    results = [
+        await emit_stage_lineage_async(
+            transport_config,
+            stage=stage,
+            run_id=f"{run_id}:{stage}",
+            parent_run_id=run_id,
+            event_type="COMPLETE",
+            inputs=inputs,
+            outputs=outputs,
+            snapshot_id=snapshot_id,
+        )
+        for stage, (inputs, outputs) in STAGE_DATASETS.items()
+    ]
+    return pipeline_lineage_result(transport_config.kind, results)

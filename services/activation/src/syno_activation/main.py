@@ -5,11 +5,11 @@ from __future__ import annotations
 from faststream import FastStream
 
 from syno_activation.handlers import register
+from syno_activation.settings import ActivationServiceSettings
 from syno_shared.service import build_service
-from syno_shared.settings import Settings
 
 
-def create_app(settings: Settings | None = None) -> FastStream:
-    app, service = build_service("activation", settings or Settings())
+def create_app(settings: ActivationServiceSettings | None = None) -> FastStream:
+    app, service = build_service("activation", settings or ActivationServiceSettings())
     register(service)
     return app

@@ -10,11 +10,11 @@ Modes (`MetabaseConfig.mode`):
   failed query in the body (``"status": "failed"``), so both are checked.
 - ``n8n``: ``POST`` a JSON body to an n8n webhook (``<n8n>/webhook/<path>``) whose workflow does the
   refresh: ``{"source": "syno", "snapshot_id", "database_id", "dashboard_ids", "card_ids", ...}``.
-- ``off``: nothing is called; the result is ok.
+- ``off``: nothing is called; the result is ok (`refresh_dashboards` reports nothing at all).
 
 After the refresh, when `sentinel_card_id` is set, the sentinel card is read the way a dashboard reads
 it (``POST /api/card/<id>/query`` with ``{}``) and its rows are searched for the snapshot id:
-`confirmed` is True when a cell contains it, False when not (the dashboards still show an older
+`is_confirmed` is True when a cell contains it, False when not (the dashboards still show an older
 snapshot, or the read failed), None without a sentinel.
 
 Auth: ``x-api-key: <key>`` (API keys, Metabase 0.49+) or a session from ``POST /api/session``
@@ -22,7 +22,7 @@ Auth: ``x-api-key: <key>`` (API keys, Metabase 0.49+) or a session from ``POST /
 
 Connection errors, timeouts, HTTP 429 and 5xx are retried `retries` times with exponential backoff
 (`backoff_seconds`, doubled each time). Nothing here raises for an HTTP or network failure: the result
-says ``ok=False`` with a reason, so a failed refresh alerts without losing the run. No step detail or
+says ``is_ok=False`` with a reason, so a failed refresh alerts without losing the run. No step detail or
 reason contains the API key, the password, the session token or the webhook path.
 """
 
@@ -35,6 +35,8 @@ from typing import Any, Final, Literal
 from urllib.parse import urlsplit
 
 import httpx
+
+from syno_shared.events import DeliveryResult
 
 MetabaseMode = Literal["invalidate", "card_refresh", "n8n", "off"]
 
@@ -67,7 +69,7 @@ class MetabaseStep:
     """One call made to Metabase or n8n. `target` names what was touched, e.g. 'card:12'."""
 
     target: str
-    ok: bool
+    is_ok: bool
     status_code: int | None
     detail: str
 
@@ -76,10 +78,10 @@ class MetabaseStep:
 class MetabaseResult:
     """What the refresh did. `method` is what actually ran ('card_refresh' after a 402 fallback)."""
 
-    ok: bool
+    is_ok: bool
     mode: MetabaseMode
     method: MetabaseMode
-    confirmed: bool | None
+    is_confirmed: bool | None
     reason: str
     steps: tuple[MetabaseStep, ...] = ()
 
@@ -92,7 +94,7 @@ class _Response:
     attempts: int
 
     @property
-    def ok(self) -> bool:
+    def is_ok(self) -> bool:
         return self.status_code is not None and 200 <= self.status_code < 300
 
     def describe(self) -> str:
@@ -157,7 +159,7 @@ async def _auth_headers(
             json={"username": config.username, "password": config.password},
         )
         token = response.body.get("id") if isinstance(response.body, dict) else None
-        if response.ok and isinstance(token, str) and token:
+        if response.is_ok and isinstance(token, str) and token:
             return {"X-Metabase-Session": token}, MetabaseStep("session", True, response.status_code, "logged in")
         return None, MetabaseStep(
             "session", False, response.status_code, f"Metabase login failed: {response.describe()}"
@@ -184,7 +186,7 @@ async def _refresh_cards(
             json={"ignore_cache": True},
             headers=headers,
         )
-        failure = None if response.ok else response.describe()
+        failure = None if response.is_ok else response.describe()
         failure = failure or _query_failed(response.body)
         steps.append(MetabaseStep(f"card:{card_id}", failure is None, response.status_code, failure or "refreshed"))
     return steps
@@ -220,7 +222,7 @@ async def _invalidate(client: httpx.AsyncClient, config: MetabaseConfig, headers
         note = "cache invalidation is a paid Metabase feature (HTTP 402 from this edition); fell back to card refresh"
         fallback = MetabaseStep(target, False, response.status_code, note)
         return _Refresh("card_refresh", await _refresh_cards(client, config, headers), note, fallback)
-    if response.ok:
+    if response.is_ok:
         count = response.body.get("count") if isinstance(response.body, dict) else None
         detail = "invalidated" + (f" ({count} entries)" if isinstance(count, int) and count >= 0 else "")
         return _Refresh("invalidate", [MetabaseStep(target, True, response.status_code, detail)])
@@ -245,7 +247,7 @@ async def _call_n8n(
         **(payload or {}),
     }
     response = await _call(client, config, config.n8n_webhook_url, json=body)
-    if response.ok:
+    if response.is_ok:
         return MetabaseStep(target, True, response.status_code, "webhook accepted")
     hint = " (webhook not registered: is the n8n workflow active?)" if response.status_code == 404 else ""
     return MetabaseStep(target, False, response.status_code, response.describe() + hint)
@@ -262,7 +264,7 @@ async def _read_sentinel(
 ) -> tuple[bool, MetabaseStep]:
     response = await _call(client, config, _endpoint(config, f"/api/card/{card_id}/query"), json={}, headers=headers)
     target = f"sentinel:card:{card_id}"
-    failure = None if response.ok else response.describe()
+    failure = None if response.is_ok else response.describe()
     failure = failure or _query_failed(response.body)
     if failure:
         return False, MetabaseStep(target, False, response.status_code, f"sentinel read failed: {failure}")
@@ -289,7 +291,7 @@ async def _refresh(
             session_step = MetabaseStep("session", False, None, "no Metabase url configured")
         if session_step is not None:
             steps.append(session_step)
-            session_failure = "" if session_step.ok else session_step.detail
+            session_failure = "" if session_step.is_ok else session_step.detail
         if headers is None and config.mode != "n8n":
             return MetabaseResult(False, config.mode, config.mode, None, session_failure, tuple(steps))
 
@@ -306,34 +308,34 @@ async def _refresh(
     if refresh.fallback is not None:
         steps.append(refresh.fallback)
     steps += refresh.steps
-    refreshed = all(step.ok for step in refresh.steps)
+    is_refreshed = all(step.is_ok for step in refresh.steps)
 
-    confirmed: bool | None = None
+    is_confirmed: bool | None = None
     sentinel_detail = ""
     if config.sentinel_card_id is not None:
         if headers is None:
-            confirmed, sentinel_detail = False, f"could not be read ({session_failure})"
+            is_confirmed, sentinel_detail = False, f"could not be read ({session_failure})"
         else:
-            confirmed, sentinel_step = await _read_sentinel(
+            is_confirmed, sentinel_step = await _read_sentinel(
                 client, config, headers, config.sentinel_card_id, snapshot_id
             )
             steps.append(sentinel_step)
             sentinel_detail = sentinel_step.detail
 
     calls = len(refresh.steps)
-    if not refreshed:
-        failed = "; ".join(f"{step.target}: {step.detail}" for step in refresh.steps if not step.ok)
+    if not is_refreshed:
+        failed = "; ".join(f"{step.target}: {step.detail}" for step in refresh.steps if not step.is_ok)
         reason = f"{refresh.method} failed: {failed}"
-    elif confirmed is False:
+    elif is_confirmed is False:
         reason = f"{refresh.method} done but sentinel card {config.sentinel_card_id} {sentinel_detail}"
     else:
         reason = f"{refresh.method} done ({calls} {'call' if calls == 1 else 'calls'})"
-        if confirmed:
+        if is_confirmed:
             reason += f"; sentinel card {config.sentinel_card_id} shows snapshot {snapshot_id[:12]}"
     if refresh.note:
         reason = f"{refresh.note}; {reason}"
-    ok = refreshed and confirmed is not False
-    return MetabaseResult(ok, config.mode, refresh.method, confirmed, reason, tuple(steps))
+    is_ok = is_refreshed and is_confirmed is not False
+    return MetabaseResult(is_ok, config.mode, refresh.method, is_confirmed, reason, tuple(steps))
 
 
 async def refresh_metabase(
@@ -354,3 +356,11 @@ async def refresh_metabase(
         return await _refresh(client, config, snapshot_id, payload)
     async with httpx.AsyncClient(timeout=config.timeout_seconds) as own_client:
         return await _refresh(own_client, config, snapshot_id, payload)
+
+
+async def refresh_dashboards(config: MetabaseConfig, snapshot_id: str) -> list[DeliveryResult]:
+    """The refresh as the activation.completed event reports it: one result, or none when the mode is off."""
+    if config.mode == "off":
+        return []
+    result = await refresh_metabase(config, snapshot_id)
+    return [DeliveryResult(target=f"metabase:{result.method}", is_ok=result.is_ok, detail=result.reason)]

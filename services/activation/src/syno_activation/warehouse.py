@@ -10,7 +10,7 @@ import asyncpg
 import polars as pl
 
 from syno_activation.report import ActivationInputs
-from syno_shared import db
+from syno_shared import bus, db
 from syno_shared.events import ActivationCompleted, DeliveryResult, PipelineFailed
 
 ACTIVATION_SNAPSHOT_QUERY: Final = (
@@ -93,6 +93,20 @@ async def replace_storylines(pool: asyncpg.Pool, snapshot_id: str, storylines: p
         await connection.execute("delete from activation.storylines where snapshot_id = $1", snapshot_id)
         if frame.height:
             await db.copy_frame(connection, "activation", "storylines", frame)
+
+
+async def record_completed(pool: asyncpg.Pool, completed: ActivationCompleted) -> None:
+    """The activation log row and the stage completion, in one transaction."""
+    async with pool.acquire() as connection, connection.transaction():
+        await record_activation(connection, completed)
+        await db.record_completion(
+            connection,
+            snapshot_id=completed.snapshot_id,
+            stage="activation",
+            run_id=completed.run_id,
+            subject=bus.ACTIVATION_COMPLETED,
+            event_json=completed.model_dump_json(),
+        )
 
 
 async def record_activation(connection: asyncpg.Connection, completed: ActivationCompleted) -> None:

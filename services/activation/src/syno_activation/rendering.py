@@ -1,0 +1,221 @@
+"""Run summaries and failure alerts as a title and a CommonMark body (pure; `delivery` sends them).
+
+Text that comes from the data (file, sheet and column names, customer names, unmapped values) goes
+through `escape_markdown`, so a name like ``*Acme*`` or ``<b>`` stays literal in Slack, Teams and e-mail.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Final, Literal, Protocol
+
+from syno_activation.summary import Link, RunSummary
+from syno_shared.events import CohortForecast, QualityFacts, SnapshotDelta, WorkbookFacts
+from syno_shared.quarters import quarter_label
+
+
+class FailureLike(Protocol):
+    """What an alert needs; `syno_shared.events.PipelineFailed` fits as it is."""
+
+    @property
+    def stage(self) -> str: ...
+    @property
+    def reason_code(self) -> str: ...
+    @property
+    def message(self) -> str: ...
+    @property
+    def run_id(self) -> str: ...
+    @property
+    def snapshot_id(self) -> str: ...
+    @property
+    def is_retryable(self) -> bool: ...
+    @property
+    def input_reference(self) -> str: ...
+
+
+Severity = Literal["info", "success", "warning", "failure"]
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    title: str
+    body: str
+    severity: Severity = "info"
+
+
+# Backslash, backtick, emphasis, link and HTML characters; an underscore only where it could open or close
+# emphasis (CommonMark and Slack leave `unique_sellout_quarterly` alone, and Teams would show the backslash).
+# Backslash, backtick, emphasis, link and HTML characters; an underscore only where it could open or close
+# emphasis (CommonMark and Slack leave `unique_sellout_quarterly` alone, and Teams would show the backslash).
+_MARKDOWN_SPECIAL: Final = re.compile(r"[\\`*\[\]<>]|(?<![0-9A-Za-z])_|_(?![0-9A-Za-z])")
+
+
+def escape_markdown(text: str) -> str:
+    """Text from the data (file, sheet, customer names, cell values) made literal in CommonMark: none of
+    its characters can open emphasis, a link, a code span or an HTML tag."""
+    return _MARKDOWN_SPECIAL.sub(lambda match: "\\" + match.group(0), text)
+
+
+def _megabytes(value: int) -> str:
+    return f"{value / 1_000_000:.1f} MB"
+
+
+def _signed_megabytes(value: int) -> str:
+    return ("+" if value >= 0 else "-") + _megabytes(abs(value))
+
+
+def _links(trace_url: str | None, dashboards: Sequence[Link]) -> str:
+    links = ([Link("Trace in Grafana", trace_url)] if trace_url else []) + list(dashboards)
+    return " · ".join(f"[{escape_markdown(link.label)}]({link.url})" for link in links)
+
+
+def _names(names: Sequence[str]) -> str:
+    return ", ".join(escape_markdown(name) for name in names)
+
+
+def _sheet_rows(workbook: WorkbookFacts) -> str:
+    delta = workbook.delta
+    parts = []
+    for sheet, rows in sorted(workbook.sheet_rows.items()):
+        change = ""
+        if sheet in delta.sheets_added:
+            change = " (new)"
+        elif sheet in delta.rows:
+            change = f" ({delta.rows[sheet]:+,d})"
+        parts.append(f"{escape_markdown(sheet)} {rows:,d}{change}")
+    return ", ".join(parts)
+
+
+def _snapshot_changes(delta: SnapshotDelta) -> str:
+    if delta.is_first:
+        return "First snapshot: nothing to compare with."
+    changes = []
+    if delta.sheets_added:
+        changes.append("sheets added: " + _names(delta.sheets_added))
+    if delta.sheets_removed:
+        changes.append("sheets removed: " + _names(delta.sheets_removed))
+    for label, columns in (("columns added", delta.columns_added), ("columns removed", delta.columns_removed)):
+        per_sheet = [f"{escape_markdown(sheet)}: {_names(names)}" for sheet, names in sorted(columns.items())]
+        if per_sheet:
+            changes.append(f"{label}: " + "; ".join(per_sheet))
+    if not changes:
+        return "Same sheets and columns as the previous snapshot."
+    return "Since the previous snapshot: " + "; ".join(changes) + "."
+
+
+def _workbook_lines(summary: RunSummary) -> list[str]:
+    workbook = summary.workbook
+    size = _megabytes(workbook.size_bytes)
+    if workbook.delta.size_bytes is not None:
+        size += f" ({_signed_megabytes(workbook.delta.size_bytes)})"
+    return [
+        f"**Workbook**: {escape_markdown(workbook.file_name)}, {size}, {summary.quality.rows_loaded:,d} rows loaded.",
+        f"Rows per sheet: {_sheet_rows(workbook)}.",
+        _snapshot_changes(workbook.delta),
+        f"Snapshot `{summary.snapshot_id[:12]}`, run `{summary.run_id}`.",
+    ]
+
+
+def _quality_line(quality: QualityFacts) -> str:
+    line = (
+        f"**Quality**: dbt tests {quality.tests_passed} passed, {quality.tests_warned} warned, "
+        f"{quality.tests_failed} failed"
+    )
+    failed = [gate.name for gate in quality.quality_gates if not gate.passed and gate.severity == "error"]
+    warned = [gate.name for gate in quality.quality_gates if not gate.passed and gate.severity == "warn"]
+    if failed:
+        line += "; gates failed: " + _names(failed)
+    if warned:
+        line += "; gates warned: " + _names(warned)
+    if not failed and not warned:
+        line += "; all quality gates passed"
+    return line + "."
+
+
+def _rows(count: int) -> str:
+    return f"{count:,d} row{'' if count == 1 else 's'}"
+
+
+def _values_lines(heading: str, items: Sequence[str], total: int) -> list[str]:
+    if not items:
+        return []
+    more = [f"- and {total - len(items)} more"] if total > len(items) else []
+    return ["", f"**{heading}**:", *items, *more]
+
+
+def _quality_lines(summary: RunSummary) -> list[str]:
+    quality = summary.quality
+    unmapped = [
+        f'- {value.field} "{escape_markdown(value.value)}": {_rows(value.rows)}' for value in summary.top_unmapped
+    ]
+    unconvertible = [
+        f'- {escape_markdown(value.column)} "{escape_markdown(value.value)}": {_rows(value.rows)}'
+        for value in summary.top_unconvertible
+    ]
+    return [
+        "",
+        _quality_line(quality),
+        *_values_lines("Unmapped values (add them to the mapping tables)", unmapped, len(quality.unmapped_values)),
+        *_values_lines("Unconvertible cells (loaded as empty)", unconvertible, len(quality.unconvertible_values)),
+    ]
+
+
+def _cohort_line(cohort: CohortForecast) -> str:
+    def pct(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.1f}%"
+
+    line = (
+        f"- {escape_markdown(cohort.cohort)}: {cohort.series_count} series, sMAPE {pct(cohort.holdout_smape)} "
+        f"(seasonal naive {pct(cohort.baseline_smape)})"
+    )
+    if cohort.is_threshold_met:
+        return line
+    return line + f" **FLAGGED**: above the {pct(cohort.threshold_smape)} limit"
+
+
+def summary_message(summary: RunSummary) -> Message:
+    """Title and markdown body of a run summary."""
+    flagged = [cohort.cohort for cohort in summary.cohorts if not cohort.is_threshold_met]
+    target = quarter_label(summary.target_quarter) if summary.target_quarter else "the next quarter"
+    title = f"syno: forecasts for {target} from {summary.workbook.file_name}"
+    if flagged:
+        title += f" ({len(flagged)} cohort{'s' if len(flagged) > 1 else ''} flagged)"
+
+    lines = _workbook_lines(summary) + _quality_lines(summary)
+    if summary.cohorts or summary.headlines:
+        lines += ["", f"**Forecast ({target})**:"]
+        lines += [f"- {escape_markdown(headline)}" for headline in summary.headlines]
+        lines += [_cohort_line(cohort) for cohort in summary.cohorts]
+    narrated = f" ({quarter_label(summary.narrated_quarter)})" if summary.narrated_quarter else ""
+    sections = (
+        (f"Regions{narrated}", summary.region_narratives),
+        (f"Top customers{narrated}", summary.customer_narratives),
+        ("C2 highlights", summary.c2_highlights),
+        (f"Storylines{narrated}", summary.storylines),
+    )
+    for heading, items in sections:
+        if items:
+            lines += ["", f"**{heading}**:", *[f"- {escape_markdown(item)}" for item in items]]
+    links = _links(summary.trace_url, summary.dashboards)
+    if links:
+        lines += ["", links]
+    return Message(title, "\n".join(lines), "warning" if flagged else "success")
+
+
+def alert_message(failure: FailureLike, *, trace_url: str | None = None) -> Message:
+    """Title and markdown body of a failure alert."""
+    title = f"syno: {failure.stage} failed ({failure.reason_code})"
+    lines = [
+        escape_markdown(failure.message),
+        "",
+        f"- Stage: {failure.stage}",
+        f"- Reason: `{failure.reason_code}`",
+        f"- Retryable: {'yes' if failure.is_retryable else 'no'}",
+        f"- Input: `{failure.input_reference}`",
+        f"- Snapshot `{failure.snapshot_id[:12]}`, run `{failure.run_id}`",
+    ]
+    if trace_url:
+        lines += ["", _links(trace_url, ())]
+    return Message(title, "\n".join(lines), "failure")

@@ -1,0 +1,89 @@
+"""Activation's settings: the common ones plus the activation group (SYNO_ACTIVATION__...).
+
+Secrets stay `SecretStr` here; the `*_config` methods unwrap them into the plain config objects of the
+edge clients, and nothing else does.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr
+
+from syno_activation.lineage import LineageTransportConfig
+from syno_activation.metabase import MetabaseConfig
+from syno_shared.service import Service
+from syno_shared.settings import Settings
+
+
+class MetabaseSettings(BaseModel):
+    mode: Literal["invalidate", "card_refresh", "n8n", "off"] = Field(
+        default="off", description="invalidate (paid editions), card_refresh (open source), n8n webhook, or off."
+    )
+    url: str = Field(default="http://localhost:3000", description="Metabase base URL.")
+    api_key: SecretStr | None = Field(default=None, description="Metabase API key (x-api-key header).")
+    username: str | None = Field(default=None, description="For a session login when there is no API key.")
+    password: SecretStr | None = Field(default=None, description="Password for the session login.")
+    database_id: int | None = Field(default=None, description="Warehouse database id in Metabase.")
+    dashboard_ids: list[int] = Field(default_factory=list, description="Dashboards whose cache is invalidated.")
+    card_ids: list[int] = Field(default_factory=list, description="Cards re-run with ignore_cache.")
+    sentinel_card_id: int | None = Field(default=None, description="A card that shows the snapshot id.")
+    n8n_webhook_url: SecretStr | None = Field(default=None, description="n8n webhook for mode n8n.")
+
+    def client_config(self) -> MetabaseConfig:
+        return MetabaseConfig(
+            url=self.url,
+            mode=self.mode,
+            api_key=_reveal(self.api_key),
+            username=self.username,
+            password=_reveal(self.password),
+            database_id=self.database_id,
+            dashboard_ids=tuple(self.dashboard_ids),
+            card_ids=tuple(self.card_ids),
+            sentinel_card_id=self.sentinel_card_id,
+            n8n_webhook_url=_reveal(self.n8n_webhook_url),
+        )
+
+
+class LineageSettings(BaseModel):
+    transport: Literal["console", "file", "http", "off"] = Field(default="off", description="OpenLineage transport.")
+    file_path: Path | None = Field(default=None, description="JSON-lines file for the file transport.")
+    url: str | None = Field(default=None, description="Catalog base URL for the http transport (e.g. Marquez).")
+    api_key: SecretStr | None = Field(default=None, description="Bearer key for the http transport.")
+
+    def transport_config(self) -> LineageTransportConfig:
+        return LineageTransportConfig(
+            kind=self.transport,
+            file_path=str(self.file_path) if self.file_path else None,
+            url=self.url,
+            api_key=_reveal(self.api_key),
+        )
+
+
+class ActivationSettings(BaseModel):
+    notify_urls: list[SecretStr] = Field(
+        default_factory=list, description="apprise URLs (Slack, Teams workflows, mailtos, json)."
+    )
+    grafana_url: str = Field(default="http://localhost:3000", description="Base URL for trace links.")
+    dashboard_links: dict[str, str] = Field(
+        default_factory=dict, description="Dashboard name -> URL, listed in every summary."
+    )
+    metabase: MetabaseSettings = Field(default_factory=MetabaseSettings)
+    lineage: LineageSettings = Field(default_factory=LineageSettings)
+
+    def notify_url_values(self) -> list[str]:
+        return [url.get_secret_value() for url in self.notify_urls]
+
+
+class ActivationServiceSettings(Settings):
+    # The common Settings still declares its own copy of this group until the settings move is finished;
+    # this one replaces it (same SYNO_ACTIVATION__ variables).
+    activation: ActivationSettings = Field(default_factory=ActivationSettings)  # type: ignore[assignment]
+
+
+ActivationService = Service[ActivationServiceSettings]
+
+
+def _reveal(secret: SecretStr | None) -> str | None:
+    return secret.get_secret_value() if secret is not None else None

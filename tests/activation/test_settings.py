@@ -1,0 +1,53 @@
+"""Activation's settings come from SYNO_ACTIVATION__ variables; secrets are unwrapped only into the edge configs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from syno_activation.lineage import LineageTransportConfig
+from syno_activation.metabase import MetabaseConfig
+from syno_activation.settings import ActivationServiceSettings
+
+
+def test_the_activation_group_reads_its_variables_and_hands_plain_configs_to_the_edges(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no .env here
+    monkeypatch.setenv("SYNO_ACTIVATION__NOTIFY_URLS", '["slack://T/B/slack-secret", "json://hooks.local/x"]')
+    monkeypatch.setenv("SYNO_ACTIVATION__METABASE__MODE", "card_refresh")
+    monkeypatch.setenv("SYNO_ACTIVATION__METABASE__API_KEY", "mb-secret")
+    monkeypatch.setenv("SYNO_ACTIVATION__METABASE__CARD_IDS", "[11, 12]")
+    monkeypatch.setenv("SYNO_ACTIVATION__LINEAGE__TRANSPORT", "http")
+    monkeypatch.setenv("SYNO_ACTIVATION__LINEAGE__URL", "http://marquez:5000")
+    monkeypatch.setenv("SYNO_ACTIVATION__LINEAGE__API_KEY", "lineage-secret")
+    monkeypatch.setenv("SYNO_MAX_DELIVER", "7")
+
+    settings = ActivationServiceSettings()
+    activation = settings.activation
+
+    assert settings.max_deliver == 7  # the common settings come along
+    assert activation.notify_url_values() == ["slack://T/B/slack-secret", "json://hooks.local/x"]
+    assert activation.metabase.client_config() == MetabaseConfig(
+        url="http://localhost:3000", mode="card_refresh", api_key="mb-secret", card_ids=(11, 12)
+    )
+    assert activation.lineage.transport_config() == LineageTransportConfig(
+        kind="http", url="http://marquez:5000", api_key="lineage-secret"
+    )
+    for secret in ("slack-secret", "mb-secret", "lineage-secret"):
+        assert secret not in repr(settings)
+
+
+def test_by_default_nothing_is_refreshed_sent_or_emitted(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    for name in [name for name in os.environ if name.startswith("SYNO_ACTIVATION__")]:
+        monkeypatch.delenv(name)
+    activation = ActivationServiceSettings().activation
+
+    assert (activation.metabase.mode, activation.lineage.transport, activation.notify_url_values()) == (
+        "off",
+        "off",
+        [],
+    )
