@@ -39,7 +39,7 @@ JOB_NAMESPACE: Final = "syno"
 PRODUCER: Final = "urn:syno:pipeline"
 PARENT_JOB_NAME: Final = "syno.workbook"
 
-# Stage -> (datasets read, datasets written), as the catalog shows a workbook's way through the pipeline.
+# The marts transform publishes.
 MARTS: Final = [
     "marts.sellout_quarterly",
     "marts.svr_rm_quarterly",

@@ -9,31 +9,11 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final, Literal, Protocol
+from typing import Final, Literal
 
 from syno_activation.summary import Link, RunSummary
-from syno_shared.events import CohortForecast, QualityFacts, SnapshotDelta, WorkbookFacts
+from syno_shared.events import CohortForecast, PipelineFailed, QualityFacts, SnapshotDelta, WorkbookFacts
 from syno_shared.quarters import quarter_label
-
-
-class FailureLike(Protocol):
-    """What an alert needs; `syno_shared.events.PipelineFailed` fits as it is."""
-
-    @property
-    def stage(self) -> str: ...
-    @property
-    def reason_code(self) -> str: ...
-    @property
-    def message(self) -> str: ...
-    @property
-    def run_id(self) -> str: ...
-    @property
-    def snapshot_id(self) -> str: ...
-    @property
-    def is_retryable(self) -> bool: ...
-    @property
-    def input_reference(self) -> str: ...
-
 
 Severity = Literal["info", "success", "warning", "failure"]
 
@@ -204,7 +184,7 @@ def summary_message(summary: RunSummary) -> Message:
     return Message(title, "\n".join(lines), "warning" if flagged else "success")
 
 
-def alert_message(failure: FailureLike, *, trace_url: str | None = None) -> Message:
+def alert_message(failure: PipelineFailed, *, trace_url: str | None = None) -> Message:
     """Title and markdown body of a failure alert."""
     title = f"syno: {failure.stage} failed ({failure.reason_code})"
     lines = [
