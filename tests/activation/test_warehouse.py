@@ -1,14 +1,12 @@
 """The activation warehouse edge against the embedded PostgreSQL: marts and forecasts in, storylines and logs out.
 
-The marts are created here as dbt builds them (only the columns activation reads, named as in dbt), so
-the test pins the queries, not the dbt models.
+The `pool` fixture (conftest) creates the marts as dbt builds them (only the columns activation reads,
+named as in dbt) and fills them with the sample snapshot, so the test pins the queries, not the dbt models.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import AsyncIterator
 
 import asyncpg
 import polars as pl
@@ -18,81 +16,9 @@ from polars.testing import assert_frame_equal
 
 from syno_activation import warehouse
 from syno_activation.report import build_report
-from syno_shared import db, migrate
 from syno_shared.events import ActivationCompleted, DeliveryResult, PipelineFailed
 
 pytestmark = pytest.mark.integration
-
-MARTS_DDL = """
-create schema marts;
-create table marts.commercial_activation_snapshot (
-    quarter date, region text, customer text, segment text, revenue_usd double precision,
-    qoq_change double precision, yoy_change double precision, has_c2 boolean, signal text
-);
-create table marts.c2_adoption_scorecard (
-    month date, quarter date, service_family text, c2_plan text, region text, customer_tier text,
-    active_customers bigint, new_orders bigint, revenue_usd double precision, quantity bigint,
-    avg_seats double precision
-);
-create table marts.svr_rm_customer_quarterly (
-    quarter date, customer text, tier text, quantity bigint, revenue_usd double precision,
-    customer_rank bigint, is_top_customer boolean
-);
-"""
-
-INSERT_SELLOUT = (
-    "insert into forecast.sellout (forecast_run_id, snapshot_id, cohort, target_quarter, metric, point, model,"
-    " reason, region) values ($1, 's', 'region', $2, $3, $4, 'ets', '', $5)"
-)
-INSERT_SVR_RM = (
-    "insert into forecast.svr_rm (forecast_run_id, snapshot_id, cohort, target_quarter, metric, point, model,"
-    " reason, tier, customer) values ($1, 's', $2, $3, $4, $5, 'ets', '', $6, $7)"
-)
-
-
-@pytest.fixture
-async def pool(isolated_pg_dsn: str) -> AsyncIterator[asyncpg.Pool]:
-    sources = migrate.installed_sources(("ops", "activation", "forecast"))
-    await asyncio.to_thread(migrate.apply_migrations, isolated_pg_dsn, sources)
-    connection_pool = await db.create_pool(isolated_pg_dsn)
-    try:
-        await fill_marts_and_forecasts(connection_pool)
-        yield connection_pool
-    finally:
-        await connection_pool.close()
-
-
-async def fill_marts_and_forecasts(pool: asyncpg.Pool) -> None:
-    async with pool.acquire() as connection:
-        await connection.execute(MARTS_DDL)
-        await db.copy_frame(connection, "marts", "commercial_activation_snapshot", snapshot())
-        await db.copy_frame(connection, "marts", "c2_adoption_scorecard", c2_scorecard())
-        await connection.executemany(
-            "insert into marts.svr_rm_customer_quarterly values ($1, $2, 'T1', $3, $4, 1, true)",
-            [
-                (Q2, "Acme", 2, 100_000.0),
-                (Q3, "Acme", 3, 120_000.0),
-                (Q3, "Beta", 0, 0.0),  # returns cancel the quarter's purchases: not buying SVR-RM
-                (Q3, "Dune", 1, 50_000.0),
-                (Q3, "Ghost", 1, 9_000.0),  # no revenue in the activation snapshot that quarter
-            ],
-        )
-        await connection.executemany(
-            INSERT_SELLOUT,
-            [
-                ("run-f1", Q4, "revenue_usd", 184_000.0, "FR"),
-                ("run-f1", Q4, "quantity", 99.0, "FR"),
-                ("run-f0", Q4, "revenue_usd", 1.0, "DE"),  # an older forecast run of the same snapshot
-            ],
-        )
-        await connection.executemany(
-            INSERT_SVR_RM,
-            [
-                ("run-f1", "customer", Q4, "revenue_usd", 130_000.0, "TOTAL", "Acme"),
-                ("run-f1", "customer", Q4, "quantity", 4.0, "TOTAL", "Acme"),
-                ("run-f1", "overall", Q4, "revenue_usd", 500_000.0, "T1", None),
-            ],
-        )
 
 
 async def test_inputs_are_the_marts_and_the_forecasts_of_the_event_run(pool: asyncpg.Pool) -> None:
