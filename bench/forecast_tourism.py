@@ -1,6 +1,7 @@
 """Accuracy benchmark: the forecast engine on the tourism competition's 427 quarterly series, horizon 8.
 
-Same engine, model set and selection rule as the service; only the horizon differs (the backtest holds
+Same engine, model set and selection rule as the service, on the same path (the service's work batches
+through a replica's ``BatchRunner`` and its process pool); only the horizon differs (the backtest holds
 out the last 8 in-sample quarters, the forecast covers the 8 out-of-sample quarters).
 
     uv run python bench/forecast_tourism.py [DATA_DIR] [--models a,b,...] [--workers 2] [--limit N]
@@ -14,6 +15,7 @@ chosen for, and the empirical coverage of the 80% and 95% intervals.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import sys
 import time
@@ -27,8 +29,10 @@ import polars as pl
 
 from syno_forecast.backtest import SeriesForecast
 from syno_forecast.candidates import parse_models
-from syno_forecast.engine import evaluate_parallel
+from syno_forecast.runner import BatchRunner
 from syno_forecast.series import QuarterlySeries
+from syno_forecast.settings import ForecastSettings
+from syno_forecast.workqueue import make_batches
 
 HORIZON = 8
 GOAL_MAPE = 14.8
@@ -94,12 +98,39 @@ def score(data: list[TourismSeries], results: list[SeriesForecast]) -> TourismSc
     )
 
 
+async def forecast(
+    series: list[QuarterlySeries], *, workers: int, models: list[str] | None, batch_series: int
+) -> list[SeriesForecast]:
+    """The replica's path: series -> work batches -> the runner's process pool; results in input order."""
+    runner = BatchRunner(workers, name="bench")
+    await runner.start()
+    try:
+        batches = make_batches(
+            series,
+            forecast_run_id="tourism",
+            run_id="tourism",
+            snapshot_id="tourism",
+            # Each series ends in its own quarter; this only dates series without history (none here).
+            last_complete_quarter=date(2000, 1, 1),
+            batch_series=batch_series,
+            models=models,
+            horizon=HORIZON,
+        )
+        parts = await asyncio.gather(*(runner.evaluate(batch) for batch in batches))
+    finally:
+        await runner.stop()
+    by_id = {result.series_id: result for part in parts for result in part}
+    return [by_id[item.series_id] for item in series]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     default_dir = os.environ.get("SYNO_TOURISM_DIR", str(REPO_ROOT / ".." / "shared" / "benchdata" / "tourism"))
     parser.add_argument("data_dir", nargs="?", default=default_dir)
     parser.add_argument("--models", default=None, help="comma-separated model names (default: the service's)")
-    parser.add_argument("--workers", type=int, default=2)
+    defaults = ForecastSettings()
+    parser.add_argument("--workers", type=int, default=defaults.processes, help="pool processes of the replica")
+    parser.add_argument("--batch-series", type=int, default=defaults.batch_series, help="series per work batch")
     parser.add_argument("--limit", type=int, default=None, help="first N series only (quick runs)")
     args = parser.parse_args(argv)
 
@@ -108,13 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     for item in data:
         assert item.series.start is not None and len(item.actual) == HORIZON
     started = time.perf_counter()
-    # Each series ends in its own quarter; last_complete_quarter only dates series without history (none here).
-    results = evaluate_parallel(
-        [item.series for item in data],
-        last_complete_quarter=date(2000, 1, 1),
-        horizon=HORIZON,
-        models=models,
-        workers=args.workers,
+    results = asyncio.run(
+        forecast([item.series for item in data], workers=args.workers, models=models, batch_series=args.batch_series)
     )
     elapsed = time.perf_counter() - started
     report = score(data, results)

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ProcessPoolExecutor
 from datetime import date
-from multiprocessing import get_context
 
 import numpy as np
 import polars as pl
@@ -20,7 +18,6 @@ from syno_forecast.backtest import (
     holdout_metrics,
 )
 from syno_forecast.candidates import ModelForecast, ModelName
-from syno_forecast.engine import evaluate_parallel
 from syno_forecast.series import QuarterlySeries, build_quarterly_series
 
 START = date(2022, 1, 1)
@@ -232,7 +229,7 @@ def test_interval_bounds_are_always_ordered(values: list[float]) -> None:
         assert all(row.lower_95 >= 0 for row in result.forecasts)
 
 
-# ---------------------------------------------------------------- from the long frame, and parallel runs
+# ---------------------------------------------------------------- from the long frame
 
 
 def test_partial_quarter_is_never_trained_on() -> None:
@@ -246,12 +243,3 @@ def test_partial_quarter_is_never_trained_on() -> None:
     result = evaluate(series, models=BASELINES)
     assert (result.history_quarters, result.actual_to_date, result.model) == (8, 1_000_000.0, "seasonal_naive")
     assert [(row.target_quarter, row.point) for row in result.forecasts] == [(date(2025, 1, 1), 10.0)]
-
-
-def test_parallel_run_matches_the_sequential_one() -> None:
-    series = [quarterly([10 + i, 12, 15 + i, 11, 11, 13, 16, 12 + i], f"s{i}") for i in range(6)]
-    sequential = evaluate_parallel(series, last_complete_quarter=date(2024, 1, 1), models=BASELINES, workers=1)
-    with ProcessPoolExecutor(max_workers=2, mp_context=get_context("fork")) as pool:
-        parallel = evaluate_parallel(series, last_complete_quarter=date(2024, 1, 1), models=BASELINES, executor=pool)
-    assert parallel == sequential
-    assert [r.series_id for r in parallel] == [f"s{i}" for i in range(6)]

@@ -26,12 +26,12 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from syno_forecast import warehouse
-from syno_forecast.engine import forecast_series
 from syno_forecast.handlers import forecast_snapshot, register_worker
+from syno_forecast.runner import BatchRunner, evaluate_batch
+from syno_forecast.series import build_quarterly_series
 from syno_forecast.settings import ForecastService, ForecastServiceSettings, ForecastSettings
 from syno_forecast.tables import table_rows, to_frame
 from syno_forecast.training import training_set
-from syno_forecast.work import BatchRunner
 from syno_shared import db, migrate
 from syno_shared.bus import create_broker
 from syno_shared.embedded import Endpoints
@@ -400,7 +400,8 @@ def test_two_replicas_share_the_batches_and_the_result_is_complete(harness: Harn
     assert sum(replica.runner.batches_done for replica in replicas) == 7
     assert all(replica.runner.batches_done > 0 for replica in replicas)
 
-    direct = to_frame(forecast_series(expected_training_set(), last_complete_quarter=LAST_COMPLETE, models=CHEAP))
+    series = build_quarterly_series(expected_training_set(), last_complete_quarter=LAST_COMPLETE)
+    direct = to_frame(evaluate_batch(series, last_complete_quarter=LAST_COMPLETE, models=CHEAP))
     expected = table_rows(direct, forecast_run_id=published(outcome).forecast_run_id, snapshot_id=event.snapshot_id)
     for table, rows in zip(("svr_rm", "c2", "sellout"), expected, strict=True):
         stored = harness.fetch(

@@ -22,9 +22,9 @@ from pydantic import ValidationError
 from syno_forecast import artifacts, coordinator, tables, training, warehouse
 from syno_forecast.candidates import parse_models
 from syno_forecast.cohorts import summarise_cohorts
+from syno_forecast.runner import BatchRunner
 from syno_forecast.series import build_quarterly_series
 from syno_forecast.settings import ForecastService
-from syno_forecast.work import BatchRunner
 from syno_forecast.workqueue import (
     BATCH_RESULTS,
     FORECAST_WORK_SUBJECTS,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from faststream import FastStream
 
 from syno_forecast.handlers import register
+from syno_forecast.runner import BatchRunner
 from syno_forecast.settings import ForecastServiceSettings
-from syno_forecast.work import BatchRunner
 from syno_shared.service import build_service
 
 
