@@ -17,14 +17,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from typing import Final, Literal
+from typing import Literal
 
 import polars as pl
 
 from syno_activation.narratives import format_pct, format_usd
+from syno_activation.segments import OVERALL
 from syno_shared.quarters import previous_quarter, quarter_label
-
-OVERALL: Final = "overall"
 
 MoverDimension = Literal["service_family", "region"]
 

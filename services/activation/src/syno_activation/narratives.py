@@ -42,11 +42,10 @@ from typing import Final, Literal
 
 import polars as pl
 
+from syno_activation.segments import is_svr_rm_without_c2
 from syno_shared.quarters import add_quarters, next_quarter, quarter_label
 
 FORECAST_RISK_CHANGE: Final = -0.10
-SEGMENT_SVR_RM: Final = "SVR-RM buyer"
-OVERALL: Final = "overall"
 MAX_NAMES: Final = 3
 
 SIGNAL_WORDS: Final[dict[str, str]] = {
@@ -127,7 +126,7 @@ def _region_facts(snapshot: pl.LazyFrame, quarter: date) -> pl.DataFrame:
         new=pl.col("customer").filter(pl.col("signal") == "new").n_unique(),
     )
     cross_sell = (
-        current.filter((pl.col("segment") == SEGMENT_SVR_RM) & ~pl.col("has_c2") & (pl.col("revenue_usd") > 0))
+        current.filter(is_svr_rm_without_c2())
         .sort(["revenue_usd", "customer"], descending=[True, False])
         .group_by("region", maintain_order=True)
         .agg(cross_sell=pl.col("customer").unique(maintain_order=True))
@@ -260,6 +259,7 @@ def customer_narratives(
         )
         .sort(["revenue_usd", "customer"], descending=[True, False])
         .head(top_n)
+        .with_columns(is_cross_sell=is_svr_rm_without_c2())
         .collect()
     )
     narratives: list[Narrative] = []
@@ -272,7 +272,7 @@ def customer_narratives(
             f"(QoQ {format_pct(row['qoq_change'])}, YoY {format_pct(row['yoy_change'])}), "
             f"{SIGNAL_WORDS.get(signal, signal)}."
         )
-        if row["segment"] == SEGMENT_SVR_RM and not row["has_c2"] and row["revenue_usd"] > 0:
+        if row["is_cross_sell"]:
             text += " Buys SVR-RM without C2: cross-sell C2."
         if customer in forecasts:
             text += (

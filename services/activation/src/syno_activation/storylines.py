@@ -72,10 +72,12 @@ from typing import Final
 import polars as pl
 
 from syno_activation.narratives import Narrative, narratives_frame
-
-SEGMENT_SVR_RM: Final = "SVR-RM buyer"
-SEGMENT_DESKTOP: Final = "Desktop only"
-OVERALL: Final = "overall"
+from syno_activation.segments import (
+    OVERALL,
+    SEGMENT_DESKTOP,
+    SEGMENT_SVR_RM,
+    is_svr_rm_without_c2,
+)
 
 WEIGHT_GROWTH_GAP: Final = 0.30
 WEIGHT_CROSS_SELL: Final = 0.25
@@ -121,8 +123,7 @@ _KEYS: Final = ["quarter", "region", "segment"]
 
 
 def _is_cross_sell_candidate() -> pl.Expr:
-    svr_rm_without_c2 = (pl.col("segment") == SEGMENT_SVR_RM) & ~pl.col("has_c2") & (pl.col("revenue_usd") > 0)
-    return svr_rm_without_c2 | (pl.col("signal") == "cross-sell C2")
+    return is_svr_rm_without_c2() | (pl.col("signal") == "cross-sell C2")
 
 
 def _cells(snapshot: pl.LazyFrame) -> pl.LazyFrame:
