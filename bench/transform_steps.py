@@ -42,13 +42,12 @@ from typing import Any, TypeVar
 import polars as pl
 
 from syno_ingestion.workbook import split_sheets
-from syno_shared import db
+from syno_shared import db, migrate
 from syno_shared.embedded import embedded_runtime
 from syno_shared.fingerprint import file_sha256
 from syno_transform import warehouse
 from syno_transform.cleaning import clean_sales
 from syno_transform.dbt_runner import WarmDbt
-from syno_transform.handlers import MARTS
 from syno_transform.quality import load_gates, run_quality_gates
 from syno_transform.reference import load_reference
 
@@ -207,6 +206,7 @@ async def build(dbt: WarmDbt, snapshot_id: str, log_offset: int, pool: Any) -> t
         "seconds": seconds,
         "dbt_elapsed": result.seconds,
         "models": len(result.models_built),
+        "marts": result.marts,
         "tests_passed": result.tests_passed,
         "tests_warned": result.tests_warned,
         "parse_log": notes,
@@ -238,14 +238,9 @@ async def transform_size(
                 ),
             )
         )
-    lines = steps.run("concat lines", lambda: pl.concat([r.lines for r in cleaned], how="vertical_relaxed"))
+    lines = steps.run("concat lines", lambda: pl.concat([r.lines for r in cleaned]))
     previous_rows = await steps.run_async(
-        "previous rows (ops query)",
-        lambda: pool.fetchval(
-            "select rows from ops.stage_runs where stage = 'transform' and status = 'succeeded'"
-            " and snapshot_id <> $1 order by finished_at desc limit 1",
-            snapshot_id,
-        ),
+        "previous rows (ops query)", lambda: warehouse.previous_snapshot_rows(pool, snapshot_id)
     )
     await steps.run_async(
         "COPY load + analyze (one transaction)",
@@ -255,14 +250,11 @@ async def transform_size(
     steps.seconds["dbt build (warm runner, 1st snapshot)"] = first["seconds"]
 
     async def quality() -> list[Any]:
-        totals = await warehouse.fetch_frame(
-            pool,
-            "select quarter, sum(revenue_usd)::float8 as revenue_usd from marts.sellout_quarterly group by quarter",
-        )
+        totals = await warehouse.mart_quarter_totals(pool)
         return run_quality_gates(load_gates(), lines=lines, previous_rows=previous_rows, mart_quarter_totals=totals)
 
     gates = await steps.run_async("quality gates", quality)
-    mart_rows = await steps.run_async("mart row counts", lambda: warehouse.mart_row_counts(pool, MARTS))
+    mart_rows = await steps.run_async("mart row counts", lambda: warehouse.mart_row_counts(pool, first["marts"]))
 
     # --- the same lines as a second snapshot: what a warm runner pays on the next event ---
     second_id = hashlib.sha256(f"{snapshot_id}:second".encode()).hexdigest()
@@ -297,9 +289,10 @@ async def run(args: argparse.Namespace, pg_dsn: str, workbooks: list[Path]) -> d
     pool = await db.create_pool(pg_dsn)
     target: Path | None = None
     try:
-        ddl_started = time.perf_counter()
-        await db.apply_ddl(pool, db.OPS_DDL + warehouse.WAREHOUSE_DDL + warehouse.OPS_DDL)
-        ddl_seconds = time.perf_counter() - ddl_started
+        migrations_started = time.perf_counter()
+        sources = migrate.installed_sources(("ops", "transform"))
+        await asyncio.to_thread(migrate.apply_migrations, pg_dsn, sources)
+        migrations_seconds = time.perf_counter() - migrations_started
         target = Path(tempfile.mkdtemp(prefix="dbt-target-", dir=args.workdir))
         dbt = WarmDbt(project_dir=DBT_DIR, target_path=target, pg_dsn=pg_dsn)
         started = time.perf_counter()
@@ -314,7 +307,7 @@ async def run(args: argparse.Namespace, pg_dsn: str, workbooks: list[Path]) -> d
             )
             sizes.append(result)
         return {
-            "apply_ddl_seconds": ddl_seconds,
+            "migrations_seconds": migrations_seconds,
             "dbt_warm_up_seconds": warm_up_seconds,
             "dbt_warm_up_parse_log": warm_up_log,
             "sizes": sizes,

@@ -16,7 +16,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from syno_transform.cleaning import CleanResult, SheetNameError, clean_sales
+from syno_transform.cleaning import CleanResult, SheetNameError, clean_sales, clean_workbook
 from syno_transform.reference import Reference, load_reference
 from syno_transform.schema import SALES_LINES_SCHEMA
 
@@ -589,7 +589,7 @@ def test_a_product_no_type_rule_matches_and_a_blank_product_are_unmapped(referen
     )
     assert_frame_equal(
         result.unmapped,
-        frame({"rows": pl.Int64}, kind=["product", "product"], value=["MYSTERY BOX", None], rows=[2, 2]),
+        frame({"rows": pl.Int64}, field=["product", "product"], value=["MYSTERY BOX", None], rows=[2, 2]),
     )
 
 
@@ -795,7 +795,7 @@ def test_unmapped_lists_each_distinct_value_with_its_row_count(reference: Refere
         result.unmapped,
         frame(
             {"rows": pl.Int64},
-            kind=["country", "country", "country", "currency", "currency", "product"],
+            field=["country", "country", "country", "currency", "currency", "product"],
             value=["Atlantis", "Narnia", None, "CHF", "GBP", "GIZMO"],
             rows=[2, 1, 1, 1, 1, 1],
         ),
@@ -867,3 +867,27 @@ def test_rows_keep_the_sheet_order(reference: Reference) -> None:
 
     assert result.lines.get_column("source_row").to_list() == list(range(1, 401))
     assert result.lines.get_column("invoice_number").to_list() == [f"P{i}" for i in range(400)]
+
+
+def test_a_workbook_is_its_sheets_in_order_with_counts_summed_over_sheets(reference: Reference) -> None:
+    """The same unmapped country on two sheets is one value with the rows of both; dropped rows add up."""
+    sheets = {
+        "2023": pl.DataFrame({"PI": ["A1", None, "A2"], "Country": ["Atlantis", None, "Germany"]}),
+        "2024-C2": pl.DataFrame({"PI": ["B1", "B2"], "Country": ["Atlantis", "Narnia"]}),
+    }
+
+    result = clean_workbook(sheets, snapshot_id="snap-1", reference=reference)
+
+    assert_frame_equal(
+        result.lines.select("source_sheet", "source_row", "invoice_number"),
+        expected(
+            source_sheet=["2023", "2023", "2024-C2", "2024-C2"],
+            source_row=[1, 3, 1, 2],
+            invoice_number=["A1", "A2", "B1", "B2"],
+        ),
+    )
+    assert result.dropped == {"blank": 1, "subtotal": 0, "repeated_header": 0}
+    assert_frame_equal(
+        result.unmapped.filter(pl.col("field") == "country"),
+        frame({"rows": pl.Int64}, field=["country", "country"], value=["Atlantis", "Narnia"], rows=[2, 1]),
+    )

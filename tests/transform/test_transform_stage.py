@@ -12,26 +12,21 @@ import pytest
 
 from syno_ingestion.workbook import split_sheets
 from syno_sample.workbook import SampleReport, SampleSpec, write_workbook
-from syno_shared import db
+from syno_shared import db, migrate
 from syno_shared.bus import create_broker
 from syno_shared.embedded import Endpoints
 from syno_shared.errors import QualityGateFailed
-from syno_shared.events import SheetLanded, WorkbookLanded
+from syno_shared.events import MartsReady, SheetLanded, SnapshotDelta, UnmappedValue, WorkbookLanded
 from syno_shared.fingerprint import file_sha256
 from syno_shared.service import Service
-from syno_shared.settings import Settings
+from syno_shared.stage import StageOutcome
 from syno_shared.telemetry import setup_telemetry
-from syno_transform import warehouse
 from syno_transform.dbt_runner import WarmDbt
 from syno_transform.handlers import transform_workbook
 from syno_transform.main import REPO_DBT_DIR
+from syno_transform.settings import TransformSettings
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def dbt_target(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("dbt-target")
 
 
 def landed_event(workbook: Path, data_dir: Path) -> WorkbookLanded:
@@ -44,6 +39,7 @@ def landed_event(workbook: Path, data_dir: Path) -> WorkbookLanded:
         file_name=workbook.name,
         path=str(workbook),
         size_bytes=workbook.stat().st_size,
+        delta=SnapshotDelta(is_first=True),
         sheets=[
             SheetLanded(
                 name=s.sheet.name,
@@ -62,7 +58,7 @@ def landed_event(workbook: Path, data_dir: Path) -> WorkbookLanded:
 
 class Harness:
     def __init__(self, endpoints: Endpoints, pg_dsn: str, data_dir: Path, dbt_target: Path) -> None:
-        self.settings = Settings(data_dir=data_dir, nats_url=endpoints.nats_url, pg_dsn=pg_dsn)
+        self.settings = TransformSettings(data_dir=data_dir, nats_url=endpoints.nats_url, pg_dsn=pg_dsn)
         self.dbt = WarmDbt(project_dir=REPO_DBT_DIR, target_path=dbt_target, pg_dsn=pg_dsn)
         self.loop = asyncio.new_event_loop()
         self.service = Service(
@@ -70,18 +66,15 @@ class Harness:
             settings=self.settings,
             broker=create_broker(endpoints.nats_url),
             telemetry=setup_telemetry("transform-test", None),
-            ddl="",
         )
-        pool = self.loop.run_until_complete(db.create_pool(pg_dsn))
-        self.loop.run_until_complete(db.apply_ddl(pool, db.OPS_DDL + warehouse.WAREHOUSE_DDL + warehouse.OPS_DDL))
-        self.service.pool_holder.append(pool)
+        migrate.apply_migrations(pg_dsn, migrate.installed_sources(("ops", "transform")))
+        self.service.pool_holder.append(self.loop.run_until_complete(db.create_pool(pg_dsn)))
 
-    def transform(self, event: WorkbookLanded) -> object:
+    def transform(self, event: WorkbookLanded) -> StageOutcome:
         return self.loop.run_until_complete(transform_workbook(self.service, self.dbt, event))
 
     def fetch(self, query: str, *args: object) -> pl.DataFrame:
-        rows = self.loop.run_until_complete(self.service.pool.fetch(query, *args))
-        return pl.DataFrame([dict(r) for r in rows])
+        return self.loop.run_until_complete(db.fetch_frame(self.service.pool, query, *args))
 
     def close(self) -> None:
         self.loop.run_until_complete(self.service.pool.close())
@@ -95,9 +88,9 @@ def harness(endpoints: Endpoints, isolated_pg_dsn: str, data_dir: Path, dbt_targ
     running.close()
 
 
-def sample(tmp_path: Path, data_dir: Path, seed: int) -> tuple[Path, SampleReport]:
+def sample(tmp_path: Path, data_dir: Path, seed: int, unmapped_share: float = 0.0) -> tuple[Path, SampleReport]:
     workbook = tmp_path / f"sellout-{seed}.xlsx"
-    spec = SampleSpec(years=(2023, 2024), rows_per_year=2500, seed=seed, unmapped_share=0.0)
+    spec = SampleSpec(years=(2023, 2024), rows_per_year=2500, seed=seed, unmapped_share=unmapped_share)
     return workbook, write_workbook(workbook, spec, data_dir / "mapping_table")
 
 
@@ -193,3 +186,63 @@ def test_raw_keeps_only_the_configured_number_of_snapshots(harness: Harness, tmp
     harness.transform(landed_event(second, harness.settings.data_dir))
     kept = harness.fetch("select distinct snapshot_id from raw.sales_lines")["snapshot_id"].to_list()
     assert kept == [file_sha256(second)]
+
+
+def test_marts_ready_reports_every_mart_the_build_made_with_its_rows(harness: Harness, tmp_path: Path) -> None:
+    """The marts come from the dbt build (models of the marts schema), each with its row count."""
+    workbook, report = sample(tmp_path, harness.settings.data_dir, seed=27)
+    event = landed_event(workbook, harness.settings.data_dir)
+
+    ready = harness.transform(event).event
+
+    assert isinstance(ready, MartsReady)
+    tables = harness.fetch(
+        "select table_schema || '.' || table_name as mart from information_schema.tables"
+        " where table_schema = 'marts' order by 1"
+    )["mart"].to_list()
+    assert len(tables) == 5
+    assert ready.mart_rows == {mart: harness.fetch(f"select count(*) as n from {mart}")["n"].item() for mart in tables}
+    assert ready.quality.rows_loaded == report.truth.height
+    assert ready.quality.tests_failed == 0 and ready.quality.tests_passed > 0
+    assert ready.workbook.file_name == workbook.name
+    assert ready.workbook.sheet_rows == {sheet.sheet: sheet.data_rows for sheet in report.sheets}
+    assert ready.data_freshness == report.end_date
+
+
+def test_unmapped_values_are_recorded_and_the_most_frequent_travel_on_marts_ready(
+    harness: Harness, tmp_path: Path
+) -> None:
+    """Each unknown country and currency with its lines, counted from the generator's truth."""
+    workbook, report = sample(tmp_path, harness.settings.data_dir, seed=28, unmapped_share=0.02)
+    event = landed_event(workbook, harness.settings.data_dir)
+    truth = report.truth
+    expected = (
+        pl.concat(
+            [
+                truth.filter(pl.col("region") == "UNMAPPED")
+                .group_by(value="country")
+                .len()
+                .with_columns(field=pl.lit("country")),
+                truth.filter(pl.col("revenue_usd").is_null())
+                .group_by(value="currency")
+                .len()
+                .with_columns(field=pl.lit("currency")),
+            ]
+        )
+        .select("field", "value", pl.col("len").alias("rows"))
+        .sort("rows", "field", "value", descending=[True, False, False])
+    )
+    assert expected.height >= 2  # both kinds are present in the sample
+
+    ready = harness.transform(event).event
+
+    assert isinstance(ready, MartsReady)
+    recorded = harness.fetch(
+        "select field, value, rows from ops.unmapped_values where run_id = $1 and kind = 'unmapped'"
+        " order by rows desc, field, value",
+        event.run_id,
+    )
+    assert recorded.rows() == expected.rows()
+    assert ready.quality.unmapped_values == [
+        UnmappedValue(field=f, value=v, rows=r) for f, v, r in expected.head(20).rows()
+    ]

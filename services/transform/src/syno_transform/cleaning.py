@@ -29,7 +29,7 @@ UNKNOWN: Final = "UNKNOWN"
 C2_PRODUCT_TYPES: Final[tuple[str, ...]] = ("C2-SAAS", "C2-HYBRID")
 DROP_REASONS: Final[tuple[str, ...]] = ("blank", "subtotal", "repeated_header")
 
-UNMAPPED_SCHEMA: Final = pl.Schema({"kind": pl.String, "value": pl.String, "rows": pl.Int64})
+UNMAPPED_SCHEMA: Final = pl.Schema({"field": pl.String, "value": pl.String, "rows": pl.Int64})
 UNCONVERTIBLE_SCHEMA: Final = pl.Schema({"column": pl.String, "value": pl.String, "rows": pl.Int64})
 
 # Cells that mean "no value" (after trimming), in any letter case.
@@ -69,7 +69,7 @@ class CleanResult:
 
     lines:         raw.sales_lines rows, columns and dtypes as SALES_LINES_SCHEMA.
     dropped:       reason ('blank', 'subtotal', 'repeated_header') -> rows dropped for it.
-    unmapped:      kind ('country' | 'currency' | 'product'), value, rows: each distinct unmapped value.
+    unmapped:      field ('country' | 'currency' | 'product'), value, rows: each distinct unmapped value.
     unconvertible: column (canonical name), value (the cell as text), rows: cells that became null.
     """
 
@@ -433,22 +433,38 @@ def clean_sales(
     )
 
 
+def clean_workbook(
+    sheets: Mapping[str, pl.LazyFrame | pl.DataFrame], *, snapshot_id: str, reference: Reference
+) -> CleanResult:
+    """Clean every sheet (name -> frame) into one result: lines in sheet order, counts summed over sheets."""
+    results = [
+        clean_sales(sheet, sheet_name=name, snapshot_id=snapshot_id, reference=reference)
+        for name, sheet in sheets.items()
+    ]
+    return CleanResult(
+        lines=pl.concat([result.lines for result in results]) if results else SALES_LINES_SCHEMA.to_frame(),
+        dropped={reason: sum(result.dropped[reason] for result in results) for reason in DROP_REASONS},
+        unmapped=_summed([result.unmapped for result in results], "field", UNMAPPED_SCHEMA),
+        unconvertible=_summed([result.unconvertible for result in results], "column", UNCONVERTIBLE_SCHEMA),
+    )
+
+
 def _unmapped(kept: pl.DataFrame) -> pl.DataFrame:
     """Each distinct unmapped country (as written), currency (upper-case) and product (normalised)."""
-    kinds = {
-        "country": ("is_country_unmapped", "country"),
-        "currency": ("is_currency_unmapped", "currency"),
-        "product": ("is_product_unmapped", "product"),
+    fields = {
+        "country": "is_country_unmapped",
+        "currency": "is_currency_unmapped",
+        "product": "is_product_unmapped",
     }
     parts = [
         kept.lazy()
         .filter(pl.col(flag))
-        .group_by(pl.col(value).alias("value"))
+        .group_by(pl.col(field).alias("value"))
         .agg(pl.len().alias("rows"))
-        .select(pl.lit(kind).alias("kind"), "value", "rows")
-        for kind, (flag, value) in kinds.items()
+        .select(pl.lit(field).alias("field"), "value", "rows")
+        for field, flag in fields.items()
     ]
-    return _counts(parts, "kind", UNMAPPED_SCHEMA)
+    return _counts(parts, "field", UNMAPPED_SCHEMA)
 
 
 def _unconvertible(kept: pl.DataFrame, source_dtypes: Mapping[str, pl.DataType]) -> pl.DataFrame:
@@ -475,3 +491,10 @@ def _counts(parts: list[pl.LazyFrame], key: str, schema: pl.Schema) -> pl.DataFr
         .sort([key, "rows", "value"], descending=[False, True, False], nulls_last=True)
         .collect()
     )
+
+
+def _summed(counts: list[pl.DataFrame], key: str, schema: pl.Schema) -> pl.DataFrame:
+    """Counts of several sheets as one: rows added up per (key, value)."""
+    if not counts:
+        return schema.to_frame()
+    return _counts([pl.concat(counts).lazy().group_by(key, "value").agg(pl.col("rows").sum())], key, schema)

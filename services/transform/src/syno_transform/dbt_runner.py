@@ -14,12 +14,17 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
+MARTS_SCHEMA = "marts"  # the schema dbt_project.yml gives the models of models/marts/
+
 
 @dataclass(frozen=True)
 class DbtBuild:
+    """What one `dbt build` did. marts: '<schema>.<table>' of each model it built in MARTS_SCHEMA."""
+
     is_success: bool
     invocation_id: str
     models_built: list[str]
+    marts: list[str]
     tests_passed: int
     tests_warned: int
     tests_failed: int
@@ -86,12 +91,14 @@ class WarmDbt:
         result = self.invoke(["build", "--vars", json.dumps(variables, sort_keys=True)])
         run_results = getattr(result, "result", None)
         nodes = list(getattr(run_results, "results", None) or [])
-        models, passed, warned, failed, failed_nodes = [], 0, 0, 0, []
+        models, marts, passed, warned, failed, failed_nodes = [], [], 0, 0, 0, []
         for node_result in nodes:
             node = node_result.node
             status = str(node_result.status)
             if node.resource_type in ("model", "seed", "snapshot") and status == "success":
                 models.append(node.unique_id)
+                if node.resource_type == "model" and node.schema == MARTS_SCHEMA:
+                    marts.append(f"{node.schema}.{node.alias}")
             elif node.resource_type in ("test", "unit_test"):
                 if status == "pass":
                     passed += 1
@@ -115,6 +122,7 @@ class WarmDbt:
             is_success=bool(result.success) and not failed_nodes and error is None,
             invocation_id=invocation_id,
             models_built=models,
+            marts=sorted(marts),
             tests_passed=passed,
             tests_warned=warned,
             tests_failed=failed,

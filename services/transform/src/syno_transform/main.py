@@ -8,15 +8,15 @@ from pathlib import Path
 from faststream import FastStream
 
 from syno_shared.service import build_service
-from syno_shared.settings import Settings
 from syno_transform.dbt_runner import WarmDbt
 from syno_transform.handlers import register
+from syno_transform.settings import TransformSettings
 
 REPO_DBT_DIR = Path(__file__).resolve().parents[4] / "dbt"
 
 
-def create_app(settings: Settings | None = None) -> FastStream:
-    settings = settings or Settings()
+def create_app(settings: TransformSettings | None = None) -> FastStream:
+    settings = settings or TransformSettings()
     app, service = build_service("transform", settings)
     assert settings.pg_dsn is not None  # build_service refuses to start without it
     dbt = WarmDbt(
@@ -28,6 +28,6 @@ def create_app(settings: Settings | None = None) -> FastStream:
 
     @app.after_startup
     async def warm_dbt() -> None:
-        await asyncio.to_thread(dbt.warm_up, {"top_customers": settings.transform.top_customers})
+        await asyncio.to_thread(dbt.warm_up, settings.transform.dbt_variables())
 
     return app

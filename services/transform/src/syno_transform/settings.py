@@ -1,0 +1,30 @@
+"""The transform's settings: the common ones plus the transform group (SYNO_TRANSFORM__...)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from syno_shared.settings import Settings
+
+
+class TransformOptions(BaseModel):
+    dbt_project_dir: Path | None = Field(default=None, description="dbt project; default: <repo>/dbt.")
+    dbt_target_path: Path | None = Field(
+        default=None, description="Where dbt writes artifacts; default: SYNO_DATA_DIR/processed/dbt."
+    )
+    top_customers: int = Field(default=20, ge=1, description="Customers ranked in the top-N marts.")
+    raw_retention_snapshots: int = Field(
+        default=12, ge=1, description="Snapshots kept in raw.sales_lines for audit; older ones are pruned."
+    )
+
+    def dbt_variables(self) -> dict[str, Any]:
+        """The dbt vars every parse and build of the project gets (the same ones, so parses stay partial)."""
+        return {"top_customers": self.top_customers}
+
+
+class TransformSettings(Settings):
+    # The ignore goes with the old group in syno_shared.settings.Settings (being moved out; this one replaces it).
+    transform: TransformOptions = Field(default_factory=TransformOptions)  # type: ignore[assignment]
