@@ -19,6 +19,7 @@ from syno_forecast.backtest import (
 )
 from syno_forecast.candidates import ModelForecast, ModelName
 from syno_forecast.series import QuarterlySeries, build_quarterly_series
+from syno_shared.quarters import add_quarters
 
 START = date(2022, 1, 1)
 # Cheap candidates keep the suite fast; ETS/Theta run where the behaviour needs them.
@@ -26,10 +27,10 @@ BASELINES = ["seasonal_naive", "drift"]
 
 
 def quarterly(values: list[float], series_id: str = "s", actual_to_date: float | None = None) -> QuarterlySeries:
-    return QuarterlySeries(series_id, START, tuple(float(v) for v in values), actual_to_date, 0)
+    return QuarterlySeries(series_id, START, tuple(float(value) for value in values), actual_to_date, 0)
 
 
-def arr(*values: float) -> np.ndarray:
+def array(*values: float) -> np.ndarray:
     return np.array(values, dtype=np.float64)
 
 
@@ -39,7 +40,7 @@ def arr(*values: float) -> np.ndarray:
 def test_zero_actual_makes_mape_undefined_and_smape_counts_it_fully() -> None:
     # errors |0-5| = 5 and |10-8| = 2; sMAPE points 200*5/5 = 200 and 200*2/18 = 22.22; MASE scale at lag 4:
     # training 2,4,6,8,4,6 -> |4-2| and |6-4| = 2 -> mean error 3.5 / 2 = 1.75.
-    metrics = holdout_metrics(arr(0, 10), arr(5, 8), arr(2, 4, 6, 8, 4, 6))
+    metrics = holdout_metrics(array(0, 10), array(5, 8), array(2, 4, 6, 8, 4, 6))
     assert metrics.model_dump() == {
         "horizon": 2,
         "mape": None,
@@ -51,7 +52,7 @@ def test_zero_actual_makes_mape_undefined_and_smape_counts_it_fully() -> None:
 
 
 def test_zero_forecast_of_zero_actual_scores_zero_smape() -> None:
-    metrics = holdout_metrics(arr(0), arr(0), arr(1, 3))
+    metrics = holdout_metrics(array(0), array(0), array(1, 3))
     assert metrics == HoldoutMetrics(
         horizon=1, mape=None, smape=0.0, mase=0.0, mase_season=1, notes=("MAPE undefined: a held-out actual is zero",)
     )
@@ -59,7 +60,7 @@ def test_zero_forecast_of_zero_actual_scores_zero_smape() -> None:
 
 def test_mape_and_mase_on_nonzero_actuals() -> None:
     # |100-90| / 100 = 10 %; sMAPE 200*10/190; training 10,20,30,40,20 -> lag-4 scale |20-10| = 10 -> MASE 1.
-    metrics = holdout_metrics(arr(100), arr(90), arr(10, 20, 30, 40, 20))
+    metrics = holdout_metrics(array(100), array(90), array(10, 20, 30, 40, 20))
     assert metrics.model_dump() == {
         "horizon": 1,
         "mape": pytest.approx(10.0),
@@ -71,7 +72,7 @@ def test_mape_and_mase_on_nonzero_actuals() -> None:
 
 
 def test_flat_training_part_gives_no_mase() -> None:
-    metrics = holdout_metrics(arr(6), arr(5), arr(5, 5, 5))
+    metrics = holdout_metrics(array(6), array(5), array(5, 5, 5))
     assert (metrics.mase, metrics.notes) == (None, ("MASE undefined: the training part does not change at lag 1",))
 
 
@@ -120,7 +121,7 @@ def test_short_series_falls_back_to_naive_and_mean() -> None:
     result = evaluate(quarterly([5, 6, 7]))
     assert result.model == "naive"
     assert result.reason.startswith("no requested model can run on 2 quarters: fell back to naive and mean")
-    assert [(c.model, c.status) for c in result.candidates] == [
+    assert [(candidate.model, candidate.status) for candidate in result.candidates] == [
         ("naive", "evaluated"),
         ("mean", "evaluated"),
         ("combination", "ineligible"),
@@ -159,7 +160,7 @@ def test_intermittent_series_uses_croston_or_mean_and_says_why() -> None:
     result = evaluate(quarterly([0, 3, 0, 0, 5, 0, 2, 0, 0, 4]), models=["seasonal_naive", "ets", "combination"])
     assert result.model in {"croston", "mean", "seasonal_naive"}
     assert result.reason.startswith("intermittent series (6 of 9 quarters are zero (ADI 3.00))")
-    assert {c.model: c.status for c in result.candidates} == {
+    assert {candidate.model: candidate.status for candidate in result.candidates} == {
         "seasonal_naive": "evaluated",
         "croston": "evaluated",
         "mean": "evaluated",
@@ -184,7 +185,11 @@ def test_a_failing_model_is_recorded_and_the_series_still_gets_a_forecast(monkey
     result = evaluate(quarterly([10, 12, 15, 11, 11, 13, 16, 12, 12]), models=["ets", "theta"])
     assert result.model in {"naive", "mean"}
     assert "every candidate failed: fell back to naive and mean" in result.reason
-    assert {c.model: (c.status, c.detail) for c in result.candidates if c.status == "failed"} == {
+    assert {
+        candidate.model: (candidate.status, candidate.detail)
+        for candidate in result.candidates
+        if candidate.status == "failed"
+    } == {
         "ets": ("failed", "LinAlgError: singular matrix"),
         "theta": ("failed", "LinAlgError: singular matrix"),
     }
@@ -234,8 +239,7 @@ def test_interval_bounds_are_always_ordered(values: list[float]) -> None:
 
 def test_partial_quarter_is_never_trained_on() -> None:
     history = [
-        ("a", date(2023, 1 + 3 * (i % 4), 1).replace(year=2023 + i // 4), float(v))
-        for i, v in enumerate([10, 20, 30, 40] * 2)
+        ("a", add_quarters(date(2023, 1, 1), step), float(value)) for step, value in enumerate([10, 20, 30, 40] * 2)
     ]
     rows = [*history, ("a", date(2025, 1, 1), 1_000_000.0)]
     long = pl.DataFrame(rows, schema={"series_id": pl.String, "quarter": pl.Date, "value": pl.Float64}, orient="row")

@@ -76,7 +76,10 @@ def test_cohort_metrics_average_defined_values_and_check_thresholds() -> None:
 def test_a_cohort_without_a_threshold_always_meets_it_and_the_event_carries_the_summary() -> None:
     frame = to_frame([scored("overall|T1|quantity", 10, 12, 0.5), scored("c2|Cloud|revenue_usd", 5, 6, 0.2)])
     summaries = [summary.to_event() for summary in summarise_cohorts(frame, {"overall": 10.0})]
-    assert [(s.cohort, s.series_count, s.holdout_smape, s.threshold_smape, s.is_threshold_met) for s in summaries] == [
+    assert [
+        (summary.cohort, summary.series_count, summary.holdout_smape, summary.threshold_smape, summary.is_threshold_met)
+        for summary in summaries
+    ] == [
         ("c2", 1, 6.0, None, True),
         ("overall", 1, 12.0, 10.0, False),
     ]

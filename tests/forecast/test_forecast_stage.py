@@ -66,10 +66,10 @@ def season(quarter: date) -> int:
     return (quarter.month - 1) // 3 + 1
 
 
-# (customer, country, region, sub-category, tier) -> (quantity, revenue_usd) in a quarter of season s
+# (customer, country, region, sub-category, tier) -> (quantity, revenue_usd) in a quarter of a given season
 HARDWARE = {
-    ("Acme Storage", "Germany", "DE", "SVR-RM-GP-T1", "T1"): lambda s: (10 * s, 100.0 * s),
-    ("Börse Daten GmbH", "Germany", "DE", "SVR-RM-GP-T2", "T2"): lambda s: (s, 200.0 * s),
+    ("Acme Storage", "Germany", "DE", "SVR-RM-GP-T1", "T1"): lambda season: (10 * season, 100.0 * season),
+    ("Börse Daten GmbH", "Germany", "DE", "SVR-RM-GP-T2", "T2"): lambda season: (season, 200.0 * season),
 }
 PARTIAL = {"Acme Storage": (3, 30.0), "Börse Daten GmbH": (1, 90.0)}  # 2025Q1 to date: never trained on
 
@@ -158,10 +158,10 @@ def expected_training_set() -> pl.DataFrame:
     """The series the marts must yield, computed from the truth above (complete quarters, then 2025Q1)."""
     rows: list[tuple[str, date, float]] = []
     for quarter in quarters():
-        s = season(quarter)
-        per_tier = {tier: amounts(s) for (_, _, _, _, tier), amounts in HARDWARE.items()}
-        per_customer = {key[0]: amounts(s) for key, amounts in HARDWARE.items()}
-        for tier, (quantity, revenue) in {**per_tier, "TOTAL": (11 * s, 300.0 * s)}.items():
+        season_number = season(quarter)
+        per_tier = {tier: amounts(season_number) for (_, _, _, _, tier), amounts in HARDWARE.items()}
+        per_customer = {key[0]: amounts(season_number) for key, amounts in HARDWARE.items()}
+        for tier, (quantity, revenue) in {**per_tier, "TOTAL": (11 * season_number, 300.0 * season_number)}.items():
             rows += [(f"overall|{tier}|quantity", quarter, quantity), (f"overall|{tier}|revenue_usd", quarter, revenue)]
         for customer, (quantity, revenue) in per_customer.items():
             rows += [(f"customer|{customer}|quantity", quarter, quantity)]
@@ -171,7 +171,7 @@ def expected_training_set() -> pl.DataFrame:
             ("c2|STORAGE|revenue_usd", quarter, 3 * c2_month_revenue(quarter)),
         ]
         rows += [
-            ("region|DE|revenue_usd", quarter, 300.0 * s),
+            ("region|DE|revenue_usd", quarter, 300.0 * season_number),
             ("region|US|revenue_usd", quarter, 3 * c2_month_revenue(quarter)),
         ]
     rows += [("overall|T1|quantity", TARGET, 3), ("overall|T1|revenue_usd", TARGET, 30.0)]

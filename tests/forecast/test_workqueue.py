@@ -40,7 +40,7 @@ def test_a_batch_survives_the_wire_unchanged() -> None:
     )
     received = [WorkBatch.model_validate_json(batch.model_dump_json()) for batch in batches]
     assert received == batches
-    assert [(batch.batch_no, batch.batch_count, len(batch.series)) for batch in received] == [(0, 2, 3), (1, 2, 3)]
+    assert [(batch.batch_number, batch.batch_count, len(batch.series)) for batch in received] == [(0, 2, 3), (1, 2, 3)]
     assert sorted(
         (item.to_series() for batch in received for item in batch.series), key=lambda item: item.series_id
     ) == sorted(sent, key=lambda item: item.series_id)

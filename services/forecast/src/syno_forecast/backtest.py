@@ -146,30 +146,30 @@ def _rank_key(model: ModelName, metrics: HoldoutMetrics) -> tuple[bool, float, b
 # ---------------------------------------------------------------- forecasts
 
 
-def _bounded(forecast: ModelForecast, nonnegative: bool) -> tuple[FloatArray, FloatArray]:
+def _bounded(forecast: ModelForecast, is_nonnegative: bool) -> tuple[FloatArray, FloatArray]:
     point = forecast.point.copy()
     quantiles = forecast.quantiles.copy()
-    if nonnegative:
+    if is_nonnegative:
         point = np.maximum(point, 0.0)
         quantiles = np.maximum(quantiles, 0.0)
     return point, quantiles
 
 
-def _quarter_rows(forecast: ModelForecast, first_target: date, nonnegative: bool) -> tuple[QuarterForecast, ...]:
-    point, quantiles = _bounded(forecast, nonnegative)
-    low95, low80, high80, high95 = (QUANTILES.index(q) for q in (0.025, 0.1, 0.9, 0.975))
+def _quarter_rows(forecast: ModelForecast, first_target: date, is_nonnegative: bool) -> tuple[QuarterForecast, ...]:
+    point, quantiles = _bounded(forecast, is_nonnegative)
+    at_lower_95, at_lower_80, at_upper_80, at_upper_95 = (QUANTILES.index(level) for level in (0.025, 0.1, 0.9, 0.975))
     rows = []
     for step in range(len(point)):
-        lower_80 = min(float(quantiles[step, low80]), float(point[step]))
-        upper_80 = max(float(quantiles[step, high80]), float(point[step]))
+        lower_80 = min(float(quantiles[step, at_lower_80]), float(point[step]))
+        upper_80 = max(float(quantiles[step, at_upper_80]), float(point[step]))
         rows.append(
             QuarterForecast(
                 target_quarter=add_quarters(first_target, step),
                 point=float(point[step]),
                 lower_80=lower_80,
                 upper_80=upper_80,
-                lower_95=min(float(quantiles[step, low95]), lower_80),
-                upper_95=max(float(quantiles[step, high95]), upper_80),
+                lower_95=min(float(quantiles[step, at_lower_95]), lower_80),
+                upper_95=max(float(quantiles[step, at_upper_95]), upper_80),
             )
         )
     return tuple(rows)
@@ -187,10 +187,12 @@ def _pool(requested: Sequence[ModelName], profile: SeriesProfile) -> tuple[list[
             skipped.append(CandidateResult(model=name, status="ineligible", detail=why))
     note = ""
     if profile.is_intermittent:
-        pool += [m for m in INTERMITTENT_FALLBACKS if m not in pool and ineligibility(m, profile) is None]
+        pool += [
+            model for model in INTERMITTENT_FALLBACKS if model not in pool and ineligibility(model, profile) is None
+        ]
         note = f"intermittent series ({profile.describe()}): smooth-demand models skipped, Croston and mean added"
     if not pool:
-        pool = [m for m in SHORT_FALLBACKS if ineligibility(m, profile) is None]
+        pool = [model for model in SHORT_FALLBACKS if ineligibility(model, profile) is None]
         note = f"no requested model can run on {profile.length} quarters: fell back to naive and mean"
     return pool, skipped, note
 
@@ -296,15 +298,17 @@ def evaluate(
     if len(training) < 2:
         why = f"only {len(values)} complete quarter(s) for horizon {horizon}"
         return _no_backtest(series, start, requested, horizon, why)
-    train_profile = SeriesProfile.of(training)
-    if train_profile.is_all_zero:
+    training_profile = SeriesProfile.of(training)
+    if training_profile.is_all_zero:
         why = f"activity starts inside the {horizon} held-out quarter(s); training part is zero"
         return _no_backtest(series, start, requested, horizon, why)
 
-    pool, results, pool_note = _pool(requested, train_profile)
+    pool, results, pool_note = _pool(requested, training_profile)
     fitted = fit_candidates(pool, training, start, horizon)
     if not any(name in fitted.forecasts for name in pool):
-        fallbacks = [m for m in SHORT_FALLBACKS if m not in pool and ineligibility(m, train_profile) is None]
+        fallbacks = [
+            model for model in SHORT_FALLBACKS if model not in pool and ineligibility(model, training_profile) is None
+        ]
         fallback_fit = fit_candidates(fallbacks, training, start, horizon)
         fitted = FitOutcome(
             {**fitted.forecasts, **fallback_fit.forecasts}, {**fitted.failures, **fallback_fit.failures}
@@ -312,11 +316,11 @@ def evaluate(
         pool += fallbacks
         pool_note = (pool_note + "; " if pool_note else "") + "every candidate failed: fell back to naive and mean"
 
-    nonnegative = train_profile.is_nonnegative
+    is_nonnegative = training_profile.is_nonnegative
     scored: list[tuple[ModelName, HoldoutMetrics]] = []
     for name in pool:
         if name in fitted.forecasts:
-            point, _ = _bounded(fitted.forecasts[name], nonnegative)
+            point, _ = _bounded(fitted.forecasts[name], is_nonnegative)
             metrics = holdout_metrics(holdout, point, training)
             scored.append((name, metrics))
             results.append(
@@ -329,13 +333,15 @@ def evaluate(
                 CandidateResult(model=name, status="failed", detail=fitted.failures.get(name, "no forecast"))
             )
     baseline = fitted.forecasts.get(ModelName.SEASONAL_NAIVE)
-    if baseline is None and ineligibility(ModelName.SEASONAL_NAIVE, train_profile) is None:
+    if baseline is None and ineligibility(ModelName.SEASONAL_NAIVE, training_profile) is None:
         try:
             baseline = fit_model(ModelName.SEASONAL_NAIVE, training, start, horizon)
         except ModelFitError:
             baseline = None
     baseline_smape = (
-        holdout_metrics(holdout, _bounded(baseline, nonnegative)[0], training).smape if baseline is not None else None
+        holdout_metrics(holdout, _bounded(baseline, is_nonnegative)[0], training).smape
+        if baseline is not None
+        else None
     )
     if not scored:  # even naive and mean failed; cannot happen with finite data, but never crash
         return _no_backtest(series, start, requested, horizon, "no candidate could be fitted on the training part")
@@ -359,7 +365,7 @@ def evaluate(
             metrics=metrics,
             baseline_smape=baseline_smape,
             forecasts=_quarter_rows(final, first_target, full_profile.is_nonnegative),
-            candidates=tuple(sorted(results, key=lambda c: MODEL_ORDER.index(ModelName(c.model)))),
+            candidates=tuple(sorted(results, key=lambda candidate: MODEL_ORDER.index(ModelName(candidate.model)))),
             notes=final.notes,
         )
     return _no_backtest(
@@ -367,20 +373,20 @@ def evaluate(
     )
 
 
-def _fmt(value: float | None) -> str:
+def _format_metric(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.2f}"
 
 
 def _choice_reason(ranking: Sequence[tuple[ModelName, HoldoutMetrics]], horizon: int, pool_note: str) -> str:
     best, metrics = ranking[0]
-    scores = ", ".join(f"{name} {_fmt(m.smape)}" for name, m in ranking[:4])
+    scores = ", ".join(f"{name} {_format_metric(scored.smape)}" for name, scored in ranking[:4])
     held = "latest quarter" if horizon == 1 else f"latest {horizon} quarters"
     text = f"lowest holdout sMAPE on the {held} among {len(ranking)} candidate(s) ({scores})"
     if len(ranking) > 1:
         runner_up = ranking[1][1]
-        same_smape = _rank_key(best, metrics)[:2] == _rank_key(ranking[1][0], runner_up)[:2]
-        if same_smape and _rank_key(best, metrics)[2:4] == _rank_key(ranking[1][0], runner_up)[2:4]:
+        is_same_smape = _rank_key(best, metrics)[:2] == _rank_key(ranking[1][0], runner_up)[:2]
+        if is_same_smape and _rank_key(best, metrics)[2:4] == _rank_key(ranking[1][0], runner_up)[2:4]:
             text += "; tied on sMAPE and MASE, simpler model kept"
-        elif same_smape:
-            text += f"; tied on sMAPE, lower MASE ({_fmt(metrics.mase)} vs {_fmt(runner_up.mase)})"
+        elif is_same_smape:
+            text += f"; tied on sMAPE, lower MASE ({_format_metric(metrics.mase)} vs {_format_metric(runner_up.mase)})"
     return f"{pool_note}; {text}" if pool_note else text

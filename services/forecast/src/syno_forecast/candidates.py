@@ -19,7 +19,7 @@ FloatArray = npt.NDArray[np.float64]
 SEASON_LENGTH = 4
 QUANTILES: tuple[float, ...] = (0.025, 0.1, 0.5, 0.9, 0.975)
 # Syntetos-Boylan cut-off: an average interval between non-zero quarters of 1.32 or more is intermittent.
-INTERMITTENT_ADI = 1.32
+INTERMITTENT_DEMAND_INTERVAL = 1.32
 
 
 class ModelName(StrEnum):
@@ -145,7 +145,7 @@ class SeriesProfile:
 
     @property
     def is_intermittent(self) -> bool:
-        return self.nonzero > 0 and self.average_demand_interval >= INTERMITTENT_ADI
+        return self.nonzero > 0 and self.average_demand_interval >= INTERMITTENT_DEMAND_INTERVAL
 
     def describe(self) -> str:
         zeros = self.length - self.nonzero

@@ -30,25 +30,25 @@ def _mixture_quantiles(quantiles: FloatArray) -> FloatArray:
     below = [i for i in range(len(QUANTILES)) if i < middle]
     above = [i for i in range(len(QUANTILES)) if i > middle]
     z = np.array([NormalDist().inv_cdf(q) for q in QUANTILES])
-    tiny = 1e-9 * (np.abs(centre) + 1.0)
-    low_sd = np.maximum(np.mean([(quantiles[:, :, i] - centre) / z[i] for i in below], axis=0), tiny)
-    high_sd = np.maximum(np.mean([(quantiles[:, :, i] - centre) / z[i] for i in above], axis=0), tiny)
-    low_weight = 2 * low_sd / (low_sd + high_sd)
-    high_weight = 2 * high_sd / (low_sd + high_sd)
+    floor = 1e-9 * (np.abs(centre) + 1.0)
+    lower_deviation = np.maximum(np.mean([(quantiles[:, :, i] - centre) / z[i] for i in below], axis=0), floor)
+    upper_deviation = np.maximum(np.mean([(quantiles[:, :, i] - centre) / z[i] for i in above], axis=0), floor)
+    lower_weight = 2 * lower_deviation / (lower_deviation + upper_deviation)
+    upper_weight = 2 * upper_deviation / (lower_deviation + upper_deviation)
 
     levels = np.array([q for q in QUANTILES if q != 0.5])[:, None]  # (levels, 1)
-    lower = np.broadcast_to(np.min(centre - 10 * low_sd, axis=0), (len(levels), centre.shape[1])).copy()
-    upper = np.broadcast_to(np.max(centre + 10 * high_sd, axis=0), lower.shape).copy()
+    lower = np.broadcast_to(np.min(centre - 10 * lower_deviation, axis=0), (len(levels), centre.shape[1])).copy()
+    upper = np.broadcast_to(np.max(centre + 10 * upper_deviation, axis=0), lower.shape).copy()
     members = centre.shape[0]
     for _ in range(48):  # bisection on all levels and steps at once: the bracket shrinks 2^48-fold
-        mid = (lower + upper) / 2
-        x = mid[:, None, :]  # (levels, 1, h) against members (members, h)
-        left = low_weight * ndtr((x - centre) / low_sd)
-        right = 1 - high_weight * ndtr((centre - x) / high_sd)
-        mixture_cdf = np.where(x < centre, left, right).sum(axis=1) / members
+        midpoint = (lower + upper) / 2
+        value = midpoint[:, None, :]  # (levels, 1, h) against members (members, h)
+        left = lower_weight * ndtr((value - centre) / lower_deviation)
+        right = 1 - upper_weight * ndtr((centre - value) / upper_deviation)
+        mixture_cdf = np.where(value < centre, left, right).sum(axis=1) / members
         is_below = mixture_cdf < levels
-        lower = np.where(is_below, mid, lower)
-        upper = np.where(is_below, upper, mid)
+        lower = np.where(is_below, midpoint, lower)
+        upper = np.where(is_below, upper, midpoint)
     result = np.empty(quantiles.shape[1:], dtype=np.float64)
     solved = ((lower + upper) / 2).T  # (h, levels)
     result[:, :middle] = solved[:, :middle]

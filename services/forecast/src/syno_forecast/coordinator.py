@@ -59,20 +59,20 @@ async def collect_results(
                 f"{len(progress.errors)} forecast batch(es) failed: " + "; ".join(progress.errors[:3]),
                 code="forecast_batch_failed",
             )
-        if progress.done >= batch_count:
+        if progress.batches_done >= batch_count:
             break
         now = time.monotonic()
         if now - started > wait_seconds:
             raise TransientError(
-                f"only {progress.done} of {batch_count} forecast batches came back within {wait_seconds:.0f} s;"
+                f"only {progress.batches_done} of {batch_count} forecast batches came back within {wait_seconds:.0f} s;"
                 " is a forecast replica running?",
                 code="forecast_work_timeout",
             )
         if now - last_log >= PROGRESS_LOG_SECONDS:
-            log.info("forecast_batches_waiting", done=progress.done, batches=batch_count)
+            log.info("forecast_batches_waiting", batches_done=progress.batches_done, batches=batch_count)
             last_log = now
         await asyncio.sleep(POLL_SECONDS)
-    done = await warehouse.fetch_work_results(pool, forecast_run_id)
-    parts = await asyncio.to_thread(lambda: [BATCH_RESULTS.validate_json(payload) for payload in done.payloads])
+    finished = await warehouse.fetch_work_results(pool, forecast_run_id)
+    parts = await asyncio.to_thread(lambda: [BATCH_RESULTS.validate_json(payload) for payload in finished.payloads])
     forecasts = sorted((result for part in parts for result in part), key=lambda result: result.series_id)
-    return CollectedRun(forecasts=forecasts, workers=done.workers, batch_seconds=done.seconds)
+    return CollectedRun(forecasts=forecasts, workers=finished.workers, batch_seconds=finished.seconds)

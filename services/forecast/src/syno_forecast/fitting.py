@@ -61,7 +61,7 @@ def _normal_quantiles(point: FloatArray, sigma: float, spread: FloatArray) -> Fl
     return np.asarray(point[:, None] + sigma * spread[:, None] * z[None, :], dtype=np.float64)
 
 
-def _rms(errors: FloatArray) -> float | None:
+def _root_mean_square(errors: FloatArray) -> float | None:
     errors = errors[np.isfinite(errors)]
     if errors.size < 2:
         return None
@@ -71,7 +71,7 @@ def _rms(errors: FloatArray) -> float | None:
 def _residual_intervals(
     point: FloatArray, residuals: FloatArray, spread: FloatArray, history: FloatArray
 ) -> tuple[FloatArray, str]:
-    sigma = _rms(residuals)
+    sigma = _root_mean_square(residuals)
     if sigma is None:
         # Too few errors to estimate a spread: use the series' own scale (mean absolute level), wide on purpose.
         sigma = float(np.mean(np.abs(history))) if history.size else 0.0
@@ -92,16 +92,16 @@ def _warning_notes(caught: Sequence[warnings.WarningMessage]) -> tuple[str, ...]
 
 
 # darts' baselines refuse fewer than 3 points; below that the same rule is applied directly.
-_DARTS_BASELINE_MIN = 3
+_DARTS_BASELINE_MIN_LENGTH = 3
 
 
 def _baseline_point(name: ModelName, history: FloatArray, series: TimeSeries, horizon: int) -> FloatArray:
-    if len(history) < _DARTS_BASELINE_MIN:
+    if len(history) < _DARTS_BASELINE_MIN_LENGTH:
         if name is ModelName.MEAN:
             return np.full(horizon, float(history.mean()))
         if name is ModelName.NAIVE:
             return np.full(horizon, float(history[-1]))
-        raise ModelFitError(f"{name} needs at least {_DARTS_BASELINE_MIN} quarters")
+        raise ModelFitError(f"{name} needs at least {_DARTS_BASELINE_MIN_LENGTH} quarters")
     model: Any
     if name is ModelName.NAIVE:
         model = NaiveSeasonal(K=1)
@@ -119,7 +119,7 @@ def _baseline_point(name: ModelName, history: FloatArray, series: TimeSeries, ho
 
 def _fit_baseline(name: ModelName, history: FloatArray, series: TimeSeries, horizon: int) -> ModelForecast:
     steps = _steps(horizon)
-    n = len(history)
+    length = len(history)
     if name is ModelName.ZERO:
         zeros = np.zeros(horizon)
         quantiles = np.zeros((horizon, len(QUANTILES)))
@@ -135,14 +135,14 @@ def _fit_baseline(name: ModelName, history: FloatArray, series: TimeSeries, hori
         return ModelForecast(name, f"seasonal naive (K={SEASON_LENGTH})", point, quantiles, method)
     if name is ModelName.DRIFT:
         changes = np.diff(history)
-        spread = np.sqrt(steps * (1 + steps / max(n - 1, 1)))
+        spread = np.sqrt(steps * (1 + steps / max(length - 1, 1)))
         quantiles, method = _residual_intervals(point, changes - changes.mean(), spread, history)
         slope = float(changes.mean())
         return ModelForecast(name, f"naive with drift ({slope:+.4g} per quarter)", point, quantiles, method)
-    spread = np.full(horizon, math.sqrt(1 + 1 / n))
+    spread = np.full(horizon, math.sqrt(1 + 1 / length))
     if name is ModelName.MEAN:
         quantiles, method = _residual_intervals(point, history - history.mean(), spread, history)
-        return ModelForecast(name, f"mean of {n} quarters", point, quantiles, method)
+        return ModelForecast(name, f"mean of {length} quarters", point, quantiles, method)
     quantiles, method = _residual_intervals(point, history - point[0], spread, history)
     return ModelForecast(name, "Croston, Syntetos-Boylan approximation", point, quantiles, method)
 
@@ -171,9 +171,9 @@ _STATSFORECAST: Mapping[ModelName, Callable[..., Any]] = {
 
 
 def _fit_statsforecast(name: ModelName, history: FloatArray, series: TimeSeries, horizon: int) -> ModelForecast:
-    seasonal = len(history) >= SEASONAL_MIN_LENGTH
+    is_seasonal = len(history) >= SEASONAL_MIN_LENGTH
     model = _STATSFORECAST[name](
-        season_length=SEASON_LENGTH if seasonal else 1,
+        season_length=SEASON_LENGTH if is_seasonal else 1,
         quantiles=list(QUANTILES),
         min_train_length=MIN_LENGTH[name],
     )
@@ -185,7 +185,7 @@ def _fit_statsforecast(name: ModelName, history: FloatArray, series: TimeSeries,
         raise ModelFitError(f"{name} produced non-finite forecasts")
     fitted = getattr(model.model, "model_", None)
     description = _describe_statsforecast(name, fitted if isinstance(fitted, dict) else {})
-    if not seasonal:
+    if not is_seasonal:
         description += f" (no seasonality tried: fewer than {SEASONAL_MIN_LENGTH} quarters)"
     point = values[:, QUANTILES.index(0.5)].copy()
     return ModelForecast(name, description, point, values, "model (statsforecast prediction levels)")

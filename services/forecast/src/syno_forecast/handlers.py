@@ -158,10 +158,10 @@ async def run_batch(pool: asyncpg.Pool, runner: BatchRunner, batch: WorkBatch) -
         run_id=batch.run_id,
         snapshot_id=batch.snapshot_id,
         forecast_run_id=batch.forecast_run_id,
-        batch_no=batch.batch_no,
+        batch_number=batch.batch_number,
         worker=runner.name,
     )
-    if await warehouse.has_batch_result(pool, batch.forecast_run_id, batch.batch_no):
+    if await warehouse.has_batch_result(pool, batch.forecast_run_id, batch.batch_number):
         log.info("forecast_batch_skipped", reason="already done (redelivery)")
         return
     started = time.perf_counter()
@@ -169,7 +169,7 @@ async def run_batch(pool: asyncpg.Pool, runner: BatchRunner, batch: WorkBatch) -
     error_text: str | None = None
     with tracer.start_as_current_span("forecast.evaluate_batch") as span:
         span.set_attribute("syno.snapshot_id", batch.snapshot_id)
-        span.set_attribute("syno.batch_no", batch.batch_no)
+        span.set_attribute("syno.batch_number", batch.batch_number)
         span.set_attribute("syno.series", len(batch.series))
         try:
             results = await runner.evaluate(batch)
@@ -186,11 +186,13 @@ async def run_batch(pool: asyncpg.Pool, runner: BatchRunner, batch: WorkBatch) -
     await warehouse.store_batch_result(
         pool,
         forecast_run_id=batch.forecast_run_id,
-        batch_no=batch.batch_no,
+        batch_number=batch.batch_number,
         series_count=len(batch.series),
         payload=payload,
         error=error_text,
         worker=runner.name,
         seconds=seconds,
     )
-    log.info("forecast_batch_done", series=len(batch.series), seconds=round(seconds, 3), failed=error_text is not None)
+    log.info(
+        "forecast_batch_done", series=len(batch.series), seconds=round(seconds, 3), is_failed=error_text is not None
+    )

@@ -39,7 +39,7 @@ class QuarterlySeries:
         """First day of each complete quarter in ``values``."""
         if self.start is None:
             return ()
-        return tuple(add_quarters(self.start, i) for i in range(len(self.values)))
+        return tuple(add_quarters(self.start, step) for step in range(len(self.values)))
 
 
 def build_quarterly_series(frame: pl.DataFrame, *, last_complete_quarter: date) -> list[QuarterlySeries]:

@@ -19,9 +19,9 @@ C2_METRICS = ("active_customers", "revenue_usd")
 SEPARATOR = "|"
 
 
-def _long(frame: pl.LazyFrame, cohort: str, key: pl.Expr, metrics: tuple[str, ...]) -> pl.LazyFrame:
+def _long_series(frame: pl.LazyFrame, cohort: str, key: pl.Expr, metrics: tuple[str, ...]) -> pl.LazyFrame:
     return (
-        frame.select(pl.col("quarter"), key.alias("key"), *[pl.col(m).cast(pl.Float64) for m in metrics])
+        frame.select(pl.col("quarter"), key.alias("key"), *[pl.col(metric).cast(pl.Float64) for metric in metrics])
         .unpivot(index=["quarter", "key"], on=list(metrics), variable_name="metric", value_name="value")
         .group_by("quarter", "key", "metric")
         .agg(pl.col("value").sum())
@@ -36,8 +36,8 @@ def _long(frame: pl.LazyFrame, cohort: str, key: pl.Expr, metrics: tuple[str, ..
 def tier_series(svr_rm_quarterly: pl.DataFrame) -> pl.DataFrame:
     """Quantity and USD revenue per SVR-RM tier, plus the total over all tiers."""
     frame = svr_rm_quarterly.lazy()
-    tiers = _long(frame, "overall", pl.col("tier"), METRICS)
-    total = _long(frame, "overall", pl.lit("TOTAL"), METRICS)
+    tiers = _long_series(frame, "overall", pl.col("tier"), METRICS)
+    total = _long_series(frame, "overall", pl.lit("TOTAL"), METRICS)
     return pl.concat([tiers, total]).sort("series_id", "quarter").collect()
 
 
@@ -59,7 +59,7 @@ def top_customers(customer_quarterly: pl.DataFrame, *, last_complete_quarter: da
 
 def customer_series(customer_quarterly: pl.DataFrame, customers: list[str]) -> pl.DataFrame:
     frame = customer_quarterly.lazy().filter(pl.col("customer").is_in(customers))
-    return _long(frame, "customer", pl.col("customer"), METRICS).sort("series_id", "quarter").collect()
+    return _long_series(frame, "customer", pl.col("customer"), METRICS).sort("series_id", "quarter").collect()
 
 
 def c2_series(c2_scorecard: pl.DataFrame) -> pl.DataFrame:
@@ -72,13 +72,13 @@ def c2_series(c2_scorecard: pl.DataFrame) -> pl.DataFrame:
     quarterly = monthly.group_by("quarter", "c2_service_family").agg(
         pl.col("active_customers").max(), pl.col("revenue_usd").sum()
     )
-    return _long(quarterly, "c2", pl.col("c2_service_family"), C2_METRICS).sort("series_id", "quarter").collect()
+    return _long_series(quarterly, "c2", pl.col("c2_service_family"), C2_METRICS).sort("series_id", "quarter").collect()
 
 
 def region_series(sellout_region_quarterly: pl.DataFrame) -> pl.DataFrame:
     """All sell-out revenue per sales region: the forecast the activation storylines compare against."""
     return (
-        _long(sellout_region_quarterly.lazy(), "region", pl.col("region"), ("revenue_usd",))
+        _long_series(sellout_region_quarterly.lazy(), "region", pl.col("region"), ("revenue_usd",))
         .sort("series_id", "quarter")
         .collect()
     )

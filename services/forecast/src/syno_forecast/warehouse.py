@@ -100,7 +100,7 @@ STALE_WORK = "1 day"  # batches of runs that never finished (a crashed coordinat
 class WorkProgress:
     """How far a run's batches are: finished ones, and the errors of those that failed."""
 
-    done: int
+    batches_done: int
     errors: list[str]
 
 
@@ -113,20 +113,20 @@ class WorkResults:
     seconds: float
 
 
-async def has_batch_result(pool: asyncpg.Pool, forecast_run_id: str, batch_no: int) -> bool:
-    found: bool = await pool.fetchval(
-        "select exists (select 1 from forecast.work_results where forecast_run_id = $1 and batch_no = $2)",
+async def has_batch_result(pool: asyncpg.Pool, forecast_run_id: str, batch_number: int) -> bool:
+    has_result: bool = await pool.fetchval(
+        "select exists (select 1 from forecast.work_results where forecast_run_id = $1 and batch_number = $2)",
         forecast_run_id,
-        batch_no,
+        batch_number,
     )
-    return found
+    return has_result
 
 
 async def store_batch_result(
     pool: asyncpg.Pool,
     *,
     forecast_run_id: str,
-    batch_no: int,
+    batch_number: int,
     series_count: int,
     payload: str | None,
     error: str | None,
@@ -135,12 +135,13 @@ async def store_batch_result(
 ) -> None:
     """One batch's forecasts (JSON array) or its error; a redelivered batch overwrites its own row."""
     await pool.execute(
-        "insert into forecast.work_results (forecast_run_id, batch_no, series_count, payload, error, worker, seconds)"
-        " values ($1, $2, $3, $4::jsonb, $5, $6, $7) on conflict (forecast_run_id, batch_no) do update set"
+        "insert into forecast.work_results"
+        " (forecast_run_id, batch_number, series_count, payload, error, worker, seconds)"
+        " values ($1, $2, $3, $4::jsonb, $5, $6, $7) on conflict (forecast_run_id, batch_number) do update set"
         " series_count = excluded.series_count, payload = excluded.payload, error = excluded.error,"
         " worker = excluded.worker, seconds = excluded.seconds, created_at = now()",
         forecast_run_id,
-        batch_no,
+        batch_number,
         series_count,
         payload,
         error,
@@ -151,17 +152,17 @@ async def store_batch_result(
 
 async def work_progress(pool: asyncpg.Pool, forecast_run_id: str) -> WorkProgress:
     row = await pool.fetchrow(
-        "select count(*) as done, coalesce(array_agg(format('batch %s: %s', batch_no, error))"
+        "select count(*) as batches_done, coalesce(array_agg(format('batch %s: %s', batch_number, error))"
         " filter (where error is not null), '{}') as errors from forecast.work_results where forecast_run_id = $1",
         forecast_run_id,
     )
-    return WorkProgress(done=int(row["done"]), errors=list(row["errors"]))
+    return WorkProgress(batches_done=int(row["batches_done"]), errors=list(row["errors"]))
 
 
 async def fetch_work_results(pool: asyncpg.Pool, forecast_run_id: str) -> WorkResults:
     rows = await pool.fetch(
         "select payload::text as payload, worker, seconds from forecast.work_results"
-        " where forecast_run_id = $1 and error is null order by batch_no",
+        " where forecast_run_id = $1 and error is null order by batch_number",
         forecast_run_id,
     )
     return WorkResults(

@@ -27,7 +27,7 @@ FORECAST_WORK_DUPLICATE_WINDOW_SECONDS: Final = 120.0
 WORK_DURABLE_SUFFIX: Final = "work"
 # A batch is seconds of work; a replica that dies holding one gives it back to the queue after this.
 WORK_ACK_WAIT_SECONDS: Final = 300.0
-WORK_SCHEMA_VERSION: Final = 1
+WORK_SCHEMA_VERSION: Final = 2  # 2: batch_no -> batch_number
 # A batch's forecasts as staged for the coordinator (a JSON array of SeriesForecast).
 BATCH_RESULTS = TypeAdapter(list[SeriesForecast])
 
@@ -84,7 +84,7 @@ class WorkBatch(BaseModel):
     forecast_run_id: str = Field(description="The forecast run the batch belongs to.")
     run_id: str = Field(description="Pipeline run of the snapshot.")
     snapshot_id: str = Field(description="Snapshot the series come from.")
-    batch_no: int = Field(ge=0, description="Position of the batch in the run (0-based).")
+    batch_number: int = Field(ge=0, description="Position of the batch in the run (0-based).")
     batch_count: int = Field(ge=1, description="Batches in the run.")
     last_complete_quarter: date = Field(description="Latest complete quarter of the snapshot.")
     horizon: int = Field(default=1, ge=1, description="Quarters forecast.")
@@ -98,7 +98,7 @@ class WorkBatch(BaseModel):
     @property
     def message_id(self) -> str:
         """Nats-Msg-Id: a batch published twice is dropped by the work stream."""
-        return f"{self.subject}:{self.batch_no}"
+        return f"{self.subject}:{self.batch_number}"
 
 
 def split_series(series: Sequence[QuarterlySeries], batch_series: int) -> list[list[QuarterlySeries]]:
@@ -124,7 +124,7 @@ def make_batches(
             forecast_run_id=forecast_run_id,
             run_id=run_id,
             snapshot_id=snapshot_id,
-            batch_no=number,
+            batch_number=number,
             batch_count=len(parts),
             last_complete_quarter=last_complete_quarter,
             horizon=horizon,
