@@ -15,7 +15,15 @@ from syno_shared import bus, db, migrate
 from syno_shared.embedded import EmbeddedNats
 from syno_shared.errors import InputRejected, TransientError
 from syno_shared.events import PipelineFailed
-from syno_shared.stage import RetryLater, StageContext, StageInput, StageOutcome, run_stage_input
+from syno_shared.stage import (
+    RetryLater,
+    StageContext,
+    StageFailed,
+    StageInput,
+    StageOutcome,
+    replay_headers,
+    run_stage_input,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -75,7 +83,7 @@ async def test_transient_failures_are_retried_spaced_then_reported_once(context:
         await run_stage_input(context, stage_input=attempt(n), work=failing(TransientError("db restarting")))  # type: ignore[arg-type]
         for n in (1, 2, 3)
     ]
-    assert [type(result).__name__ for result in results] == ["RetryLater", "RetryLater", "NoneType"]
+    assert [type(result).__name__ for result in results] == ["RetryLater", "RetryLater", "StageFailed"]
     assert [result.delay for result in results if isinstance(result, RetryLater)] == list(bus.RETRY_DELAYS_SECONDS[:2])
     assert await runs(context.pool) == [
         ("retrying", 1, "transient"),
@@ -97,7 +105,7 @@ async def test_rejected_input_is_reported_at_once_and_each_failure_alerts(contex
     for reference in ("workbook.landed:8", "workbook.landed:9"):
         stage_input = StageInput(run_id="unknown", snapshot_id="unknown", reference=reference)
         result = await run_stage_input(context, stage_input=stage_input, work=failing(InputRejected("bad sheet")))  # type: ignore[arg-type]
-        assert result is None
+        assert isinstance(result, StageFailed) and result.error.code == "input_rejected"
     events = await stored(nats_url, context.stream_name)
     assert [body["input_reference"] for _, body in events] == ["workbook.landed:8", "workbook.landed:9"]
     assert await runs(context.pool) == [("failed", 1, "input_rejected"), ("failed", 1, "input_rejected")]
@@ -111,3 +119,25 @@ async def test_a_cancelled_stage_closes_its_run_row(context: StageContext) -> No
             work=failing(asyncio.CancelledError()),  # type: ignore[arg-type]
         )
     assert await runs(context.pool) == [("failed", 1, "interrupted")]
+
+
+async def test_a_run_left_running_by_a_dead_worker_is_closed_as_abandoned(context: StageContext) -> None:
+    await db.stage_started(context.pool, run_id="r3", snapshot_id="s3", stage="transform", delivery=1)  # then killed
+
+    async def work() -> StageOutcome:
+        raise InputRejected("bad")
+
+    await run_stage_input(
+        context, stage_input=StageInput(run_id="r3", snapshot_id="s3", reference="x", delivery=2), work=work
+    )
+    assert await runs(context.pool) == [("abandoned", 1, None), ("failed", 2, "input_rejected")]
+
+
+def test_a_forced_message_without_an_attempt_gets_one_from_its_sequence() -> None:
+    """`nats pub ... -H Syno-Force:1` alone must still rerun every stage downstream: new ids all the way."""
+    assert replay_headers({bus.FORCE_HEADER: "1", "traceparent": "x"}, 42) == {
+        bus.FORCE_HEADER: "1",
+        bus.ATTEMPT_HEADER: "force-42",
+    }
+    assert replay_headers({bus.FORCE_HEADER: "1", bus.ATTEMPT_HEADER: "replay-1"}, 42)[bus.ATTEMPT_HEADER] == "replay-1"
+    assert replay_headers({"traceparent": "x"}, 42) == {}

@@ -28,7 +28,7 @@ from syno_shared.errors import InputRejected, SynoError
 from syno_shared.events import SheetLanded, WorkbookLanded
 from syno_shared.fingerprint import file_sha256, mapping_versions
 from syno_shared.logging import get_logger
-from syno_shared.stage import RetryLater, StageInput, StageOutcome, publish_failure, run_stage_input
+from syno_shared.stage import RetryLater, StageFailed, StageInput, StageOutcome, run_stage_input
 
 tracer = trace.get_tracer("syno.ingestion")
 meter = metrics.get_meter("syno.ingestion")
@@ -73,7 +73,7 @@ async def ingest_file(service: IngestionService, path: Path, *, attempt: int = 1
     if isinstance(result, StageOutcome):
         stage_seconds.record(time.perf_counter() - started, {"stage": "ingestion"})
         return FileOutcome("landed", snapshot_id)
-    if path.exists():  # failed for good but not by the contract (it quarantines its own): never retried forever
+    if isinstance(result, StageFailed) and path.exists():  # not the contract (it quarantines its own): never again
         await quarantine(
             service,
             path,
@@ -132,12 +132,6 @@ async def quarantine(service: IngestionService, path: Path, snapshot_id: str, ru
     )
     files_counter.add(1, {"outcome": "quarantined"})
     get_logger().warning("workbook_quarantined", file_name=path.name, code=error.code, error=error.message)
-    if error.code == "gave_up":  # a contract breach is reported by the protocol; this one is ours to report
-        await publish_failure(
-            service.context,
-            stage_input=StageInput(run_id=run_id, snapshot_id=snapshot_id, reference=path.name),
-            error=error,
-        )
 
 
 async def land_workbook(

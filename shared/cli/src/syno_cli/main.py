@@ -97,17 +97,8 @@ def runtime(settings: Settings, *, with_services: bool | None) -> Iterator[Endpo
 
 
 async def ensure_stream(nats_url: str, stream_name: str) -> None:
-    """Create (or update) the stream before anyone publishes, so no event is lost at start-up."""
-    connection = await nats.connect(nats_url)
-    try:
-        config = bus.stream_config(stream_name)
-        js = connection.jetstream()
-        try:
-            await js.add_stream(config)
-        except nats.js.errors.BadRequestError:
-            await js.update_stream(config)
-    finally:
-        await connection.close()
+    """Create (or update) the streams before anyone publishes, so no event is lost at start-up."""
+    await bus.ensure_streams(nats_url, stream_name)
 
 
 def drop_on_share(path: Path, raw_dir: Path) -> Path:

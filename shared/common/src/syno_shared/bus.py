@@ -11,6 +11,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Final
 
+import nats
+import nats.js.errors
 from faststream.nats import (
     ConsumerConfig,
     DeliverPolicy,
@@ -41,7 +43,10 @@ FORCE_HEADER: Final = "Syno-Force"
 ATTEMPT_HEADER: Final = "Syno-Attempt"
 
 DUPLICATE_WINDOW_SECONDS: Final = 24 * 3600.0
-ACK_WAIT_SECONDS: Final = 15 * 60.0  # a dbt build or forecast on 1M rows fits well inside this
+# A stage at work keeps its message alive with an in-progress ack every IN_PROGRESS_SECONDS, so the ack
+# wait can stay short: a worker that dies mid-message has it redelivered within ACK_WAIT_SECONDS.
+ACK_WAIT_SECONDS: Final = 30.0
+IN_PROGRESS_SECONDS: Final = 10.0
 RETRY_DELAYS_SECONDS: Final = (5.0, 30.0, 120.0, 600.0)
 
 
@@ -90,13 +95,19 @@ def forecast_work_stream() -> JStream:
 
 
 def consumer_config(durable: str, max_deliver: int, *, ack_wait: float = ACK_WAIT_SECONDS) -> ConsumerConfig:
-    """A durable consumer with explicit acks and a bounded number of deliveries."""
+    """A durable consumer with explicit acks, a bounded number of deliveries and spaced redeliveries.
+
+    The backoff spaces redeliveries after an ack timeout (a worker that died) as the handlers space
+    their own naks; its first step is the ack wait.
+    """
     return ConsumerConfig(
         durable_name=durable,
         ack_policy=NatsAckPolicy.EXPLICIT,
         deliver_policy=DeliverPolicy.ALL,
         max_deliver=max_deliver,
         ack_wait=ack_wait,
+        # JetStream wants fewer backoff steps than deliveries.
+        backoff=[ack_wait, *RETRY_DELAYS_SECONDS[1:]][: max_deliver - 1] if max_deliver > 1 else None,
     )
 
 
@@ -121,6 +132,9 @@ def create_broker(
         middlewares=[NatsTelemetryMiddleware(tracer_provider=tracer_provider, meter_provider=meter_provider)],
         connect_timeout=10,
         graceful_timeout=30,
+        # Reconnect forever with backoff: a NATS restart never leaves a service lingering disconnected.
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=2,
     )
 
 
@@ -143,3 +157,19 @@ async def publish_event(
         correlation_id=event.run_id,
     )
     return ack
+
+
+async def ensure_streams(nats_url: str, stream_name: str) -> None:
+    """Create (or update) the event, dead-letter and advisory streams before anyone publishes or gives up."""
+    from syno_shared import deadletter  # the dead-letter module builds on this one
+
+    connection = await nats.connect(nats_url)
+    try:
+        js = connection.jetstream()
+        for config in (stream_config(stream_name), *deadletter.stream_configs(stream_name)):
+            try:
+                await js.add_stream(config)
+            except nats.js.errors.BadRequestError:
+                await js.update_stream(config)
+    finally:
+        await connection.close()

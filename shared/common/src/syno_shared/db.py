@@ -21,14 +21,25 @@ async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 4) -> asyn
 
 
 async def stage_started(pool: asyncpg.Pool, *, run_id: str, snapshot_id: str, stage: str, delivery: int) -> int:
-    stage_run_id: int = await pool.fetchval(
-        "insert into ops.stage_runs (run_id, snapshot_id, stage, status, delivery)"
-        " values ($1, $2, $3, 'running', $4) returning stage_run_id",
-        run_id,
-        snapshot_id,
-        stage,
-        delivery,
-    )
+    """Open a run row. Rows of the same snapshot and stage still 'running' belong to a worker that died
+    (the input came back to us): they are closed as abandoned, so nothing stays 'running' forever."""
+    async with pool.acquire() as connection, connection.transaction():
+        await connection.execute(
+            "update ops.stage_runs set status = 'abandoned', finished_at = now(),"
+            " seconds = extract(epoch from now() - started_at),"
+            " error_message = 'the worker stopped before finishing; the input was taken again'"
+            " where snapshot_id = $1 and stage = $2 and status = 'running'",
+            snapshot_id,
+            stage,
+        )
+        stage_run_id: int = await connection.fetchval(
+            "insert into ops.stage_runs (run_id, snapshot_id, stage, status, delivery)"
+            " values ($1, $2, $3, 'running', $4) returning stage_run_id",
+            run_id,
+            snapshot_id,
+            stage,
+            delivery,
+        )
     return stage_run_id
 
 

@@ -12,14 +12,14 @@ from typing import Any, Generic, TypeVar
 
 import asyncpg
 from faststream import AckPolicy, FastStream
-from faststream.nats import JStream, NatsBroker, PullSub
+from faststream.nats import JStream, NatsBroker, NatsMessage, PullSub
 
-from syno_shared import bus, db, migrate
+from syno_shared import bus, db, deadletter, migrate
 from syno_shared.errors import SynoError
 from syno_shared.events import Stage
 from syno_shared.logging import configure_logging, get_logger
 from syno_shared.settings import Settings
-from syno_shared.stage import StageContext
+from syno_shared.stage import StageContext, dead_letter_from_advisory
 from syno_shared.telemetry import Telemetry, setup_telemetry
 
 Handler = Callable[..., Awaitable[None]]
@@ -68,7 +68,9 @@ class Service(Generic[SettingsT]):
         """A durable pull consumer named after the service, sharing work across replicas.
 
         The one consumer configuration of the project: explicit acks, bounded deliveries, naks on error
-        (spaced by the handler), on the event stream unless another `stream` is given.
+        (spaced by the handler), on the event stream unless another `stream` is given. On the event
+        stream, the consumer's max-deliveries advisories are consumed too: a message whose worker died on
+        every delivery is dead-lettered and reported, never silently dropped.
         """
         durable = f"syno-{self.name}" + (f"-{durable_suffix}" if durable_suffix else "")
         decorator: Callable[[Handler], Any] = self.broker.subscriber(
@@ -80,7 +82,24 @@ class Service(Generic[SettingsT]):
             ack_policy=AckPolicy.NACK_ON_ERROR,
             max_workers=max_workers,
         )
+        if stream is None:
+            self._watch_max_deliveries(durable)
         return decorator
+
+    def _watch_max_deliveries(self, durable: str) -> None:
+        stream_name = self.settings.stream_name
+        advisories = f"{durable}-dead-letters"
+
+        @self.broker.subscriber(
+            deadletter.advisory_subject(stream_name).replace("*", durable),
+            stream=deadletter.advisory_stream(stream_name),
+            durable=advisories,
+            pull_sub=PullSub(batch_size=1, timeout=5.0),
+            config=bus.consumer_config(advisories, self.settings.max_deliver),
+            ack_policy=AckPolicy.NACK_ON_ERROR,
+        )
+        async def on_max_deliveries(message: NatsMessage) -> None:
+            await dead_letter_from_advisory(self.context, message.body)
 
 
 def build_service(name: Stage, settings: SettingsT) -> tuple[FastStream, Service[SettingsT]]:
@@ -99,7 +118,8 @@ def build_service(name: Stage, settings: SettingsT) -> tuple[FastStream, Service
     pg_dsn = settings.pg_dsn
 
     @app.on_startup
-    async def open_pool() -> None:
+    async def open_edges() -> None:
+        await bus.ensure_streams(settings.nats_url or "", settings.stream_name)
         sources = migrate.installed_sources(("ops", name))
         applied = await asyncio.to_thread(migrate.apply_migrations, pg_dsn, sources)
         if applied:

@@ -13,18 +13,22 @@ that does the work and returns the next event.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import asyncpg
+import nats.js.errors
 from faststream.exceptions import NackMessage
 from faststream.nats import NatsBroker, NatsMessage
 from opentelemetry import trace
 from pydantic import BaseModel, ValidationError
 
-from syno_shared import bus, db
+from syno_shared import bus, db, deadletter
 from syno_shared.errors import SynoError
 from syno_shared.events import Event, PipelineFailed, Stage
 from syno_shared.logging import get_logger
@@ -71,6 +75,13 @@ class StageInput:
 
 
 @dataclass(frozen=True)
+class StageFailed:
+    """The work failed for good (rejected, or out of deliveries); pipeline.failed was published."""
+
+    error: SynoError
+
+
+@dataclass(frozen=True)
 class RetryLater:
     """The work failed in a way a retry may fix: try the same input again after `delay` seconds."""
 
@@ -85,14 +96,32 @@ def message_reference(message: NatsMessage) -> str:
     return f"{message.raw_message.subject}:{sequence}"
 
 
-def message_input(event: Event, message: NatsMessage) -> StageInput:
+def message_sequence(message: NatsMessage) -> int | None:
     metadata = getattr(message.raw_message, "metadata", None)
+    return int(metadata.sequence.stream) if metadata is not None else None
+
+
+def message_delivery(message: NatsMessage) -> int:
+    metadata = getattr(message.raw_message, "metadata", None)
+    return int(metadata.num_delivered) if metadata is not None else 1
+
+
+def replay_headers(headers: Mapping[str, str], sequence: int | None) -> dict[str, str]:
+    """The replay headers to carry downstream. A forced message without an attempt (a person's `nats pub`
+    with only Syno-Force) gets one from its stream sequence, so every event it causes has a new id."""
+    replay = {key: value for key, value in headers.items() if key in (bus.FORCE_HEADER, bus.ATTEMPT_HEADER)}
+    if bus.FORCE_HEADER in replay and bus.ATTEMPT_HEADER not in replay:
+        replay[bus.ATTEMPT_HEADER] = f"force-{sequence}"
+    return replay
+
+
+def message_input(event: Event, message: NatsMessage) -> StageInput:
     return StageInput(
         run_id=event.run_id,
         snapshot_id=event.snapshot_id,
         reference=message_reference(message),
-        delivery=int(metadata.num_delivered) if metadata is not None else 1,
-        replay={key: value for key, value in message.headers.items() if key in (bus.FORCE_HEADER, bus.ATTEMPT_HEADER)},
+        delivery=message_delivery(message),
+        replay=replay_headers(message.headers, message_sequence(message)),
     )
 
 
@@ -109,7 +138,7 @@ async def publish_failure(
         is_retryable=error.retryable if is_retryable is None else is_retryable,
         input_reference=stage_input.reference,
     )
-    attempt = f"{context.stage}:{stage_input.run_id}:{stage_input.reference}"
+    attempt = f"{context.stage}:{stage_input.reference}"
     await bus.publish_event(
         context.broker, bus.PIPELINE_FAILED, failure, stream_name=context.stream_name, attempt=attempt
     )
@@ -122,18 +151,20 @@ async def parse_event(context: StageContext, model: type[EventT], message: NatsM
         return model.model_validate_json(message.body)
     except ValidationError as error:
         get_logger().error("event_rejected", subject=message.raw_message.subject, errors=error.errors()[:5])
+        problem = SynoError(f"malformed {model.__name__} event: {error.error_count()} errors", code="bad_event")
+        await dead_letter(context, message, problem)
         await publish_failure(
             context,
             stage_input=StageInput(run_id="unknown", snapshot_id="unknown", reference=message_reference(message)),
-            error=SynoError(f"malformed {model.__name__} event: {error.error_count()} errors", code="bad_event"),
+            error=problem,
         )
         return None
 
 
 async def run_stage_input(
     context: StageContext, *, stage_input: StageInput, work: Callable[[], Awaitable[StageOutcome]]
-) -> StageOutcome | RetryLater | None:
-    """Do `work` once for the input; the outcome, a retry request, or None (skipped, or failed and reported)."""
+) -> StageOutcome | RetryLater | StageFailed | None:
+    """Do `work` once for the input: the outcome, a retry request, a final failure (reported), or None (skipped)."""
     log = get_logger().bind(stage=context.stage, run_id=stage_input.run_id, snapshot_id=stage_input.snapshot_id)
     if not stage_input.is_forced:
         done = await db.completed_output(context.pool, snapshot_id=stage_input.snapshot_id, stage=context.stage)
@@ -190,7 +221,7 @@ async def run_stage_input(
             if not is_final:
                 return RetryLater(delay=bus.retry_delay(stage_input.delivery), error=error)
             await publish_failure(context, stage_input=stage_input, error=error)
-            return None
+            return StageFailed(error)
 
     await db.stage_finished(context.pool, stage_run_id, status="succeeded", rows=outcome.rows, details=outcome.details)
     await bus.publish_event(
@@ -208,11 +239,120 @@ async def run_stage_input(
 async def run_stage(
     context: StageContext, *, event_in: Event, message: NatsMessage, work: Callable[[], Awaitable[StageOutcome]]
 ) -> StageOutcome | None:
-    """`run_stage_input` for an event from the bus: a retry is a spaced nak of the message."""
-    result = await run_stage_input(context, stage_input=message_input(event_in, message), work=work)
+    """`run_stage_input` for an event from the bus.
+
+    While the work runs the message is kept alive with in-progress acks, so the ack wait stays short and
+    a dead worker's message comes back in seconds. Every retry is a spaced nak, also for a failure
+    outside the work (the database down before the run row exists, the bus down on publish). After the
+    last delivery, or when the input is rejected, the message is dead-lettered and one pipeline.failed
+    is published.
+    """
+    stage_input = message_input(event_in, message)
+    try:
+        async with keep_alive(message):
+            result = await run_stage_input(context, stage_input=stage_input, work=work)
+    except Exception as raised:  # outside the work: its own failures came back as RetryLater or None
+        error = raised if isinstance(raised, SynoError) else unexpected_error(raised)
+        get_logger().warning(
+            "stage_edge_failed", stage=context.stage, error=error.message, delivery=stage_input.delivery
+        )
+        if stage_input.delivery < context.max_deliver:
+            raise NackMessage(delay=bus.retry_delay(stage_input.delivery)) from raised
+        await dead_letter(context, message, error)
+        await publish_failure(context, stage_input=stage_input, error=error)
+        return None
     if isinstance(result, RetryLater):
         raise NackMessage(delay=result.delay) from result.error
+    if isinstance(result, StageFailed):
+        await dead_letter(context, message, result.error)
+        return None
     return result
+
+
+@contextlib.asynccontextmanager
+async def keep_alive(message: NatsMessage, every: float = bus.IN_PROGRESS_SECONDS) -> AsyncIterator[None]:
+    """Tell JetStream the message is being worked on, every `every` seconds, until the block ends."""
+
+    async def ping() -> None:
+        while True:
+            await asyncio.sleep(every)
+            with contextlib.suppress(Exception):  # a lost ping only shortens the lease; the work goes on
+                await message.in_progress()
+
+    pinger = asyncio.create_task(ping())
+    try:
+        yield
+    finally:
+        pinger.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await pinger
+
+
+async def dead_letter(context: StageContext, message: NatsMessage, error: SynoError) -> None:
+    """Copy the message to the dead-letter stream with why; one dead letter per stored message."""
+    subject = message.raw_message.subject
+    sequence = message_sequence(message) or 0
+    headers = deadletter.dead_letter_headers(
+        original_headers=dict(message.headers),
+        subject=subject,
+        sequence=sequence,
+        stage=context.stage,
+        deliveries=message_delivery(message),
+        error_code=error.code,
+        error=error.message,
+        stream_name=context.stream_name,
+    )
+    await context.broker.publish(message.body, f"dlq.{subject}", headers=headers, stream=deadletter.DLQ_STREAM)
+    get_logger().warning("dead_lettered", stage=context.stage, subject=subject, stream_sequence=sequence)
+
+
+async def dead_letter_from_advisory(context: StageContext, advisory: bytes) -> None:
+    """A message ran out of deliveries without an answer (its worker died each time): dead-letter and report it.
+
+    The advisory names the stream sequence; the message is read back from the stream. The dead letter's
+    and the failure's ids are the ones the stage itself would have used, so a message is reported once.
+    """
+    body = json.loads(advisory)
+    stream_name, sequence = body["stream"], int(body["stream_seq"])
+    js = context.broker.connection.jetstream()
+    try:
+        stored = await js.get_msg(stream_name, sequence)
+    except nats.js.errors.NotFoundError:  # expired or deleted since: nothing left to keep
+        get_logger().warning("dead_letter_gone", stream=stream_name, stream_sequence=sequence)
+        return
+    subject = stored.subject or "?"
+    deliveries = int(body.get("deliveries", context.max_deliver))
+    error = SynoError(
+        f"no answer after {deliveries} deliveries: the {context.stage} worker stopped (crash, kill or out of memory)"
+        " each time it took this message",
+        code="max_deliveries",
+    )
+    headers = deadletter.dead_letter_headers(
+        original_headers=dict(stored.headers or {}),
+        subject=subject,
+        sequence=sequence,
+        stage=context.stage,
+        deliveries=deliveries,
+        error_code=error.code,
+        error=error.message,
+        stream_name=stream_name,
+    )
+    await context.broker.publish(stored.data or b"", f"dlq.{subject}", headers=headers, stream=deadletter.DLQ_STREAM)
+    try:
+        event = json.loads(stored.data or b"{}")
+    except ValueError:
+        event = {}
+    event = event if isinstance(event, dict) else {}
+    stage_input = StageInput(
+        run_id=str(event.get("run_id", "unknown")),
+        snapshot_id=str(event.get("snapshot_id", "unknown")),
+        reference=f"{subject}:{sequence}",
+        delivery=deliveries,
+    )
+    await publish_failure(context, stage_input=stage_input, error=error, is_retryable=True)
+    get_logger().warning(
+        "dead_lettered", stage=context.stage, subject=subject, stream_sequence=sequence, via="advisory"
+    )
 
 
 def unexpected_error(raised: Exception) -> SynoError:
