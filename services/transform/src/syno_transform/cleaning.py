@@ -1,57 +1,29 @@
-"""Clean and classify one sheet of a sale-out workbook into raw.sales_lines rows (DESIGN.md section 4).
+"""Clean and classify the sheets of a sale-out workbook into raw.sales_lines rows (DESIGN.md section 4).
 
-Pure functions over polars: every rule is an expression, the product rules and C2 keywords are
-data turned into expressions, and a whole sheet is one lazy query collected once.
-
-The input is a sheet as ingestion wrote it: the original headers and whatever dtype the reader
-inferred per column. Each column is converted according to its dtype (read from the schema, not
-row by row). Nothing is guessed: a value that cannot be converted becomes null and is counted,
-and an unknown country, currency or product keeps its row and is flagged and counted.
+Composes the concepts: cells (text, numbers, dates), drop rules (blank, subtotal, repeated header)
+and products (the classification), plus the country and currency lookups. Pure functions over
+polars: a whole sheet is one lazy query collected once. Nothing is guessed: a value that cannot be
+converted becomes null and is counted, and an unknown country, currency or product keeps its row
+and is flagged and counted.
 """
 
 from __future__ import annotations
 
-import itertools
-import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, time
 from typing import Final
 
 import polars as pl
 
 from syno_shared.contract import WORKBOOK_COLUMNS, canonical_column, sheet_kind
+from syno_transform.cells import as_text, clean_cell, convert, extras_json
+from syno_transform.drop_rules import DROP_REASONS, drop_reason
+from syno_transform.products import UNMAPPED, classify_products
 from syno_transform.reference import Reference, match_key
 from syno_transform.schema import SALES_LINES_SCHEMA
 
-UNMAPPED: Final = "UNMAPPED"
-UNKNOWN: Final = "UNKNOWN"
-C2_PRODUCT_TYPES: Final[tuple[str, ...]] = ("C2-SAAS", "C2-HYBRID")
-DROP_REASONS: Final[tuple[str, ...]] = ("blank", "subtotal", "repeated_header")
-
 UNMAPPED_SCHEMA: Final = pl.Schema({"field": pl.String, "value": pl.String, "rows": pl.Int64})
 UNCONVERTIBLE_SCHEMA: Final = pl.Schema({"column": pl.String, "value": pl.String, "rows": pl.Int64})
-
-# Cells that mean "no value" (after trimming), in any letter case.
-_NULL_WORDS: Final = ("null", "n/a", "#n/a")
-NULL_TOKENS: Final[tuple[str, ...]] = (
-    "",
-    "-",
-    *sorted(
-        {"".join(chars) for word in _NULL_WORDS for chars in itertools.product(*({c.lower(), c.upper()} for c in word))}
-    ),
-)
-
-# Text dates: an optional time after the date is ignored. Slashes are day-first unless the year leads.
-DATE_FORMATS: Final[tuple[str, ...]] = ("%Y-%m-%d", "%d/%m/%Y", "%Y/%m/%d")
-_TIME_SUFFIX: Final = r"[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?$"
-_EXCEL_EPOCH: Final = date(1899, 12, 30)
-_UNIX_EPOCH_SERIAL: Final = (date(1970, 1, 1) - _EXCEL_EPOCH).days  # 25569
-MIN_DATE: Final = date(1900, 1, 1)
-MAX_DATE: Final = date(9999, 12, 31)
-_THOUSANDS: Final = r"^[+-]?\d{1,3}(,\d{3})+(\.\d*)?$"
-_SUBTOTAL: Final = r"(?i)^((sub|grand)[ -]?)?total\b"
-_TIER: Final = r"^SVR-RM-.*-(T\d)$"
 
 _CONTRACT_COLUMNS: Final[tuple[str, ...]] = tuple(WORKBOOK_COLUMNS.values())
 _PRODUCT_CELL: Final = "product"  # the contract's Product column; kept as product_raw
@@ -65,7 +37,7 @@ class SheetNameError(ValueError):
 
 @dataclass(frozen=True)
 class CleanResult:
-    """One cleaned sheet.
+    """One cleaned sheet, or a workbook (its sheets together).
 
     lines:         raw.sales_lines rows, columns and dtypes as SALES_LINES_SCHEMA.
     dropped:       reason ('blank', 'subtotal', 'repeated_header') -> rows dropped for it.
@@ -77,260 +49,6 @@ class CleanResult:
     dropped: dict[str, int]
     unmapped: pl.DataFrame
     unconvertible: pl.DataFrame
-
-
-# --- cells -------------------------------------------------------------------------------------
-
-
-def clean_cell(text: pl.Expr) -> pl.Expr:
-    """Trim, and turn the null tokens ('NULL', 'n/a', '-', '', ...) into null."""
-    trimmed = text.str.strip_chars()
-    return pl.when(~trimmed.is_in(NULL_TOKENS)).then(trimmed)
-
-
-def clean_text(text: pl.Expr) -> pl.Expr:
-    """clean_cell, with inner runs of whitespace (tabs, newlines, no-break spaces) collapsed to one space."""
-    # Only runs of 2+ whitespace or a lone tab/newline/no-break space need rewriting: cheaper than \s+.
-    return clean_cell(text.str.replace_all(r"\s{2,}|[^\S ]", " "))
-
-
-def as_text(column: pl.Expr, dtype: pl.DataType) -> pl.Expr:
-    """Any cell as cleaned text: integral floats without '.0', midnight datetimes as dates."""
-    if dtype == pl.String:
-        return clean_text(column)
-    if dtype == pl.Null:
-        return pl.lit(None, dtype=pl.String)
-    if dtype.is_float():
-        whole = (column == column.round(0)) & (column.abs() < 1e15)
-        return (
-            pl.when(column.is_nan())
-            .then(None)
-            .when(whole)
-            .then(column.cast(pl.Int64).cast(pl.String))
-            .otherwise(column.cast(pl.String))
-        )
-    if dtype.is_integer() or dtype == pl.Boolean:
-        return column.cast(pl.String)
-    if dtype == pl.Date:
-        return column.dt.strftime("%Y-%m-%d")
-    if isinstance(dtype, pl.Datetime):
-        return (
-            pl.when(column.dt.time() == time(0))
-            .then(column.dt.strftime("%Y-%m-%d"))
-            .otherwise(column.dt.strftime("%Y-%m-%d %H:%M:%S"))
-        )
-    return clean_text(column.cast(pl.String))
-
-
-def parse_number(text: pl.Expr) -> pl.Expr:
-    """Text -> Float64: '1,234.50' (comma thousands groups only), ' 3', '-2.5', '1e3'; else null."""
-    plain = pl.when(text.str.contains(_THOUSANDS)).then(text.str.replace_all(",", "", literal=True))
-    number = pl.coalesce(plain, text).cast(pl.Float64, strict=False)
-    return pl.when(number.is_finite()).then(number)
-
-
-def to_float(cell: pl.Expr, dtype: pl.DataType) -> pl.Expr:
-    """A cleaned cell of any dtype -> Float64."""
-    if dtype.is_float():
-        return cell.cast(pl.Float64).fill_nan(None)
-    if dtype.is_integer():
-        return cell.cast(pl.Float64)
-    if dtype == pl.Null:
-        return pl.lit(None, dtype=pl.Float64)
-    return parse_number(cell if dtype == pl.String else as_text(cell, dtype))
-
-
-def to_integer(cell: pl.Expr, dtype: pl.DataType) -> pl.Expr:
-    """A cleaned cell of any dtype -> Int64; a non-integer value (2.5) is null."""
-    if dtype.is_integer():
-        return cell.cast(pl.Int64, strict=False)
-    number = to_float(cell, dtype)
-    whole = (number == number.round(0)) & (number.abs() < 2.0**63)
-    return pl.when(whole).then(number.cast(pl.Int64, strict=False))
-
-
-def excel_serial_to_date(serial: pl.Expr) -> pl.Expr:
-    """Excel serial day number (days since 1899-12-30, fraction = time of day) -> Date."""
-    days = serial.floor() - _UNIX_EPOCH_SERIAL
-    in_range = days.is_between((MIN_DATE - date(1970, 1, 1)).days, (MAX_DATE - date(1970, 1, 1)).days)
-    return pl.when(in_range).then(days.cast(pl.Int32, strict=False).cast(pl.Date))
-
-
-def to_date(cell: pl.Expr, dtype: pl.DataType) -> pl.Expr:
-    """A cleaned cell of any dtype -> Date: real dates, Excel serials, or text in DATE_FORMATS."""
-    if dtype == pl.Date:
-        parsed = cell
-    elif isinstance(dtype, pl.Datetime):
-        parsed = cell.dt.date()
-    elif dtype.is_numeric():
-        parsed = excel_serial_to_date(cell.cast(pl.Float64))
-    elif dtype == pl.Null:
-        return pl.lit(None, dtype=pl.Date)
-    else:
-        text = cell if dtype == pl.String else as_text(cell, dtype)
-        day = text.str.replace(_TIME_SUFFIX, "")
-        parsed = pl.coalesce(
-            *(day.str.to_date(fmt, strict=False) for fmt in DATE_FORMATS),
-            excel_serial_to_date(parse_number(text)),
-        )
-    return pl.when(parsed.is_between(MIN_DATE, MAX_DATE)).then(parsed)
-
-
-def convert(cell: pl.Expr, dtype: pl.DataType, target: pl.DataType) -> pl.Expr:
-    """A cleaned cell of any dtype -> the target dtype (Float64, Int64 or Date)."""
-    if target == pl.Date:
-        return to_date(cell, dtype)
-    if target == pl.Int64:
-        return to_integer(cell, dtype)
-    return to_float(cell, dtype)
-
-
-# --- rows --------------------------------------------------------------------------------------
-
-
-def drop_reason(
-    invoice_number: pl.Expr,
-    invoice_date_text: pl.Expr | None,
-    customer: pl.Expr,
-    product: pl.Expr,
-    total_present: pl.Expr,
-    contract_cells: Iterable[pl.Expr],
-) -> pl.Expr:
-    """'blank', 'repeated_header' or 'subtotal' for a row to drop (first that applies), else null."""
-    blank = pl.all_horizontal(cell.is_null() for cell in contract_cells)
-    repeated_header = invoice_number.str.contains(r"(?i)^PI$")
-    if invoice_date_text is not None:
-        repeated_header = repeated_header | invoice_date_text.str.contains(r"(?i)^Inv\s*Date$")
-    subtotal = (
-        customer.str.contains(_SUBTOTAL)
-        | invoice_number.str.contains(_SUBTOTAL)
-        | (total_present & product.is_null() & customer.is_null() & invoice_number.is_null())
-    )
-    return (
-        pl.when(blank)
-        .then(pl.lit("blank"))
-        .when(repeated_header.fill_null(value=False))
-        .then(pl.lit("repeated_header"))
-        .when(subtotal.fill_null(value=False))
-        .then(pl.lit("subtotal"))
-    )
-
-
-def extras_json(cells: Mapping[str, pl.Expr]) -> pl.Expr:
-    """{header: text} of the non-null extra cells as a JSON object, null when there is none."""
-    if not cells:
-        return pl.lit(None, dtype=pl.String)
-    members = [
-        pl.when(text.is_not_null()).then(
-            pl.lit(json.dumps(header, ensure_ascii=False) + ":")
-            + pl.struct(text.alias("v")).struct.json_encode().str.strip_prefix('{"v":').str.strip_suffix("}")
-        )
-        for header, text in cells.items()
-    ]
-    body = pl.concat_str(members, separator=",", ignore_nulls=True)
-    return pl.when(body != "").then(pl.lit("{") + body + pl.lit("}"))
-
-
-# --- products ----------------------------------------------------------------------------------
-
-
-def normalise_product(product_raw: pl.Expr) -> pl.Expr:
-    """Upper-cased, leading '(...)' tag dropped, trimmed; null when nothing is left."""
-    name = product_raw.str.replace(r"^\([^)]*\)", "").str.strip_chars().str.to_uppercase()
-    return pl.when(name != "").then(name)
-
-
-def product_tag(product_raw: pl.Expr) -> pl.Expr:
-    """The text of a leading '(...)' tag, trimmed, or null."""
-    tag = product_raw.str.extract(r"^\(([^)]*)\)", 1).str.strip_chars()
-    return pl.when(tag != "").then(tag)
-
-
-def rule_matches(product: pl.Expr, pattern: str, and_pattern: str | None) -> pl.Expr:
-    """A product_rules row matches when its pattern (and its and_pattern, if any) is found."""
-    matched = product.str.contains(f"(?i){pattern}")
-    if and_pattern:
-        matched = matched & product.str.contains(f"(?i){and_pattern}")
-    return matched
-
-
-def product_type(product: pl.Expr, rules: pl.DataFrame) -> pl.Expr:
-    """The type of the first 'type' rule, in order, that matches; UNMAPPED when none (or no product)."""
-    type_rules = rules.filter(pl.col("stage") == "type").sort("order")
-    return pl.coalesce(
-        *(
-            pl.when(rule_matches(product, pattern, and_pattern)).then(pl.lit(type_))
-            for pattern, and_pattern, type_ in type_rules.select("pattern", "and_pattern", "type").iter_rows()
-        ),
-        pl.lit(UNMAPPED),
-    )
-
-
-def rule_sub_cat(product: pl.Expr, type_: pl.Expr, rules: pl.DataFrame) -> pl.Expr:
-    """The sub_cat of the first 'sub_cat' rule, in order, for this type that matches; else UNMAPPED."""
-    sub_cat_rules = rules.filter(pl.col("stage") == "sub_cat").sort("order")
-    columns = ("when_type", "pattern", "and_pattern", "sub_cat")
-    return pl.coalesce(
-        *(
-            pl.when((type_ == when_type) & rule_matches(product, pattern, and_pattern)).then(pl.lit(sub_cat))
-            for when_type, pattern, and_pattern, sub_cat in sub_cat_rules.select(columns).iter_rows()
-        ),
-        pl.lit(UNMAPPED),
-    )
-
-
-def c2_field(product: pl.Expr, keywords: pl.DataFrame, field: str) -> pl.Expr:
-    """The value of the first keyword of `field`, in order, found in the product; else UNKNOWN."""
-    rows = keywords.filter(pl.col("field") == field).sort("order").select("keyword", "value").iter_rows()
-    return pl.coalesce(
-        *(pl.when(product.str.contains(keyword.upper(), literal=True)).then(pl.lit(value)) for keyword, value in rows),
-        pl.lit(UNKNOWN),
-    )
-
-
-def classify_products(product_raw: pl.LazyFrame, reference: Reference) -> pl.LazyFrame:
-    """One row per distinct product_raw: product, product_tag, type, sub_cat, tier, is_c2, C2 fields, flag."""
-    product = pl.col("product")
-    # C2 by product type, not by sheet: 'C2 Surveillance' on a C2 sheet keeps its own SVS-C2-* sub-category
-    # and is not a C2 line. This is the one place that decides it; dbt reads is_c2 from raw.sales_lines.
-    is_c2 = pl.col("is_c2")
-    c2_fields = {
-        "c2_service_family": "service_family",
-        "c2_capacity": "capacity",
-        "c2_plan": "plan",
-    }
-    c2_sub_cat = pl.concat_str(pl.lit("C2"), *(pl.col(name) for name in c2_fields), separator="-")
-    return (
-        product_raw.unique()
-        .with_columns(
-            normalise_product(pl.col("product_raw")).alias("product"),
-            product_tag(pl.col("product_raw")).alias("product_tag"),
-        )
-        .with_columns(product_type(product, reference.product_rules).alias("product_type"))
-        .with_columns(pl.col("product_type").is_in(C2_PRODUCT_TYPES).alias("is_c2"))
-        .with_columns(
-            rule_sub_cat(product, pl.col("product_type"), reference.product_rules).alias("sub_cat"),
-            *(
-                pl.when(is_c2).then(c2_field(product, reference.c2_keywords, field)).alias(name)
-                for name, field in c2_fields.items()
-            ),
-        )
-        .with_columns(
-            pl.when(product.is_null())
-            .then(pl.lit(UNMAPPED))
-            .when(is_c2)
-            .then(c2_sub_cat)
-            .otherwise(pl.col("sub_cat"))
-            .alias("sub_cat")
-        )
-        .with_columns(
-            pl.col("sub_cat").str.extract(_TIER, 1).alias("tier"),
-            ((pl.col("product_type") == UNMAPPED) | (pl.col("sub_cat") == UNMAPPED)).alias("is_product_unmapped"),
-        )
-    )
-
-
-# --- the sheet ---------------------------------------------------------------------------------
 
 
 def _source(name: str) -> str:
