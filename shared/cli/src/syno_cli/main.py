@@ -1,4 +1,4 @@
-"""The `syno` command: sample, run, demo, services, replay, migrate.
+"""The `syno` command: sample, run, demo, services, replay, migrate, dlq.
 
 `run`, `demo` and `services` start the four services as separate processes (as in
 production), on embedded NATS and PostgreSQL unless SYNO_NATS_URL / SYNO_PG_DSN are set.
@@ -25,6 +25,7 @@ from nats.aio.msg import Msg
 from rich.console import Console
 from rich.table import Table
 
+from syno_cli import dlq
 from syno_shared import bus
 from syno_shared.embedded import Endpoints, embedded_runtime
 from syno_shared.fingerprint import file_sha256
@@ -35,6 +36,7 @@ app = typer.Typer(
     help="syno: sell-out workbook -> forecasts and activation, over NATS JetStream.", no_args_is_help=True
 )
 err = Console(stderr=True)
+app.add_typer(dlq.app, name="dlq")
 SERVICES = ("ingestion", "transform", "forecast", "activation")
 STAGE_SUBJECTS = {
     bus.WORKBOOK_LANDED: "ingestion",

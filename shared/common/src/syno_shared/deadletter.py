@@ -170,7 +170,7 @@ async def list_all(js: JetStreamContext) -> list[DeadLetter]:
     except nats.js.errors.NotFoundError:
         return []
     letters = []
-    for sequence in range(info.state.first_seq, info.state.last_seq + 1):
+    for sequence in range(max(info.state.first_seq, 1), info.state.last_seq + 1):
         letter = await read(js, sequence)
         if letter is not None:
             letters.append(letter)
@@ -188,7 +188,9 @@ def redrive_headers(letter: DeadLetter, attempt: str) -> dict[str, str]:
     """The original headers (trace context kept), a new message id, and the replay headers that make it run."""
     from syno_shared import bus
 
-    kept = {key: value for key, value in letter.headers.items() if key not in DLQ_HEADERS and key != "Nats-Msg-Id"}
+    kept = {
+        key: value for key, value in letter.headers.items() if key not in DLQ_HEADERS and not key.startswith("Nats-")
+    }
     snapshot = letter.snapshot_id or "unknown"
     return {
         **kept,

@@ -1,0 +1,212 @@
+"""Dead letters end to end on a real service app: poison and exhausted messages are kept, alerted once, redriven."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import nats
+import pytest
+from faststream.nats import NatsMessage
+
+from syno_shared import bus, deadletter
+from syno_shared.embedded import EmbeddedNats
+from syno_shared.errors import TransientError
+from syno_shared.events import MartsReady, QualityFacts, SnapshotDelta, WorkbookFacts, WorkbookLanded
+from syno_shared.service import build_service
+from syno_shared.settings import Settings
+from syno_shared.stage import StageOutcome, parse_event, run_stage
+
+pytestmark = pytest.mark.integration
+
+SNAPSHOT = "d" * 64
+
+
+@pytest.fixture
+def nats_url(tmp_path: Path) -> Iterator[str]:
+    server = EmbeddedNats(tmp_path)
+    server.start()
+    yield server.url
+    server.stop()
+
+
+def landed() -> WorkbookLanded:
+    return WorkbookLanded(
+        run_id="run-1",
+        snapshot_id=SNAPSHOT,
+        file_name="w.xlsx",
+        path="processed/w.xlsx",
+        size_bytes=1,
+        delta=SnapshotDelta(is_first=True),
+        sheets=[],
+        contract_version="1.0",
+        mapping_versions={},
+    )
+
+
+def ready(event: WorkbookLanded) -> MartsReady:
+    return MartsReady(
+        run_id=event.run_id,
+        snapshot_id=event.snapshot_id,
+        dbt_invocation_id="i",
+        models_built=[],
+        mart_rows={},
+        workbook=WorkbookFacts(file_name="w.xlsx", size_bytes=1, sheet_rows={}, delta=event.delta),
+        quality=QualityFacts(rows_loaded=0, tests_passed=0, tests_warned=0, tests_failed=0),
+        data_freshness=None,
+        latest_complete_quarter=None,
+    )
+
+
+class Behaviour:
+    """What the stage's work does next: fail transiently, or succeed."""
+
+    is_failing = True
+    calls = 0
+
+
+@pytest.fixture
+async def service_app(nats_url: str, isolated_pg_dsn: str, tmp_path: Path) -> AsyncIterator[type[Behaviour]]:
+    settings = Settings(nats_url=nats_url, pg_dsn=isolated_pg_dsn, data_dir=tmp_path, max_deliver=2)
+    app, service = build_service("transform", settings)
+
+    @service.subscriber(bus.WORKBOOK_LANDED)
+    async def on_landed(message: NatsMessage) -> None:
+        event = await parse_event(service.context, WorkbookLanded, message)
+        if event is None:
+            return
+
+        async def work() -> StageOutcome:
+            Behaviour.calls += 1
+            if Behaviour.is_failing:
+                raise TransientError("warehouse unreachable")
+            async with service.pool.acquire() as connection:
+                from syno_shared import db
+
+                await db.record_completion(
+                    connection,
+                    snapshot_id=event.snapshot_id,
+                    stage="transform",
+                    run_id=event.run_id,
+                    subject=bus.MARTS_READY,
+                    event_json=ready(event).model_dump_json(),
+                )
+            return StageOutcome(subject=bus.MARTS_READY, event=ready(event))
+
+        await run_stage(service.context, event_in=event, message=message, work=work)
+
+    Behaviour.is_failing, Behaviour.calls = True, 0
+    async with app:
+        yield Behaviour
+
+
+async def stored(nats_url: str, stream: str, subject: str) -> list[tuple[dict[str, str], dict[str, Any]]]:
+    connection = await nats.connect(nats_url)
+    try:
+        js = connection.jetstream()
+        info = await js.stream_info(stream)
+        found = []
+        for sequence in range(max(info.state.first_seq, 1), info.state.last_seq + 1):
+            try:
+                message = await js.get_msg(stream, sequence)
+            except nats.js.errors.NotFoundError:
+                continue
+            if message.subject == subject:
+                found.append((dict(message.headers or {}), parsed(message.data or b"")))
+        return found
+    finally:
+        await connection.close()
+
+
+def parsed(data: bytes) -> Any:
+    try:
+        return json.loads(data)
+    except ValueError:
+        return data
+
+
+async def wait_for(condition: Any, seconds: float = 60) -> None:
+    for _ in range(int(seconds * 10)):
+        if await condition():
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError("condition not met in time")
+
+
+async def publish(nats_url: str, subject: str, data: bytes, headers: dict[str, str]) -> None:
+    connection = await nats.connect(nats_url)
+    try:
+        await connection.jetstream().publish(subject, data, headers=headers)
+    finally:
+        await connection.close()
+
+
+async def test_a_poison_message_is_dead_lettered_and_alerted_once(nats_url: str, service_app: type[Behaviour]) -> None:
+    await publish(nats_url, bus.WORKBOOK_LANDED, b"{not json", {"Nats-Msg-Id": "poison-1"})
+
+    async def has_failure() -> bool:
+        return bool(await stored(nats_url, "SYNO", bus.PIPELINE_FAILED))
+
+    await wait_for(has_failure)
+    await asyncio.sleep(1)  # nothing more arrives: no retry of a malformed body
+    failures = await stored(nats_url, "SYNO", bus.PIPELINE_FAILED)
+    assert [(body["reason_code"], body["input_reference"]) for _, body in failures] == [
+        ("bad_event", "workbook.landed:1")
+    ]
+    letters = await stored(nats_url, deadletter.DLQ_STREAM, "dlq.workbook.landed")
+    assert len(letters) == 1 and letters[0][0][deadletter.ERROR_CODE_HEADER] == "bad_event"
+    assert letters[0][0][deadletter.SEQUENCE_HEADER] == "1"
+    assert service_app.calls == 0
+
+
+async def test_exhausted_retries_end_in_a_dead_letter_that_redrives_to_completion(
+    nats_url: str, service_app: type[Behaviour]
+) -> None:
+    await publish(nats_url, bus.WORKBOOK_LANDED, landed().model_dump_json().encode(), {"Nats-Msg-Id": "landed-1"})
+
+    async def has_dead_letter() -> bool:
+        return bool(await stored(nats_url, deadletter.DLQ_STREAM, "dlq.workbook.landed"))
+
+    await wait_for(has_dead_letter)  # first delivery fails, a spaced retry (5 s) fails, max_deliver = 2
+    assert service_app.calls == 2
+    failures = await stored(nats_url, "SYNO", bus.PIPELINE_FAILED)
+    assert [(body["reason_code"], body["is_retryable"]) for _, body in failures] == [("transient", True)]
+
+    service_app.is_failing = False  # the warehouse is back: an operator redrives
+    env = {**os.environ, "SYNO_NATS_URL": nats_url}
+    listed = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "syno_cli", "dlq", "list", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    letters = json.loads(listed.stdout)
+    assert [
+        (letter["subject"], letter["stage"], letter["deliveries"], letter["snapshot_id"]) for letter in letters
+    ] == [(bus.WORKBOOK_LANDED, "transform", 2, SNAPSHOT)]
+    await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "syno_cli", "dlq", "redrive", str(letters[0]["id"])],
+        env=env,
+        timeout=60,
+        check=True,
+    )
+
+    async def has_ready() -> bool:
+        return bool(await stored(nats_url, "SYNO", bus.MARTS_READY))
+
+    await wait_for(has_ready)
+    ready_events = await stored(nats_url, "SYNO", bus.MARTS_READY)
+    assert len(ready_events) == 1 and ready_events[0][1]["snapshot_id"] == SNAPSHOT
+    assert ready_events[0][0][bus.ATTEMPT_HEADER].startswith("redrive-")
+    assert await stored(nats_url, deadletter.DLQ_STREAM, "dlq.workbook.landed") == []
+    assert service_app.calls == 3
