@@ -28,7 +28,6 @@ from syno_forecast.settings import ForecastService
 from syno_forecast.workqueue import (
     BATCH_RESULTS,
     FORECAST_WORK_SUBJECTS,
-    WORK_ACK_WAIT_SECONDS,
     WORK_DURABLE_SUFFIX,
     WorkBatch,
     forecast_work_stream,
@@ -38,7 +37,7 @@ from syno_shared import bus
 from syno_shared.errors import InputRejected, SynoError, TransientError
 from syno_shared.events import ForecastPublished, MartsReady
 from syno_shared.logging import get_logger
-from syno_shared.stage import StageOutcome, parse_event, run_stage
+from syno_shared.stage import StageOutcome, keep_alive, parse_event, run_stage
 
 tracer = trace.get_tracer("syno.forecast")
 
@@ -67,7 +66,6 @@ def register_worker(service: ForecastService, runner: BatchRunner) -> None:
         FORECAST_WORK_SUBJECTS,
         durable_suffix=WORK_DURABLE_SUFFIX,
         stream=forecast_work_stream(),
-        ack_wait=WORK_ACK_WAIT_SECONDS,
         max_workers=runner.concurrency,
     )
     async def on_work_batch(message: NatsMessage) -> None:
@@ -76,7 +74,8 @@ def register_worker(service: ForecastService, runner: BatchRunner) -> None:
         except ValidationError as error:
             get_logger().error("work_batch_rejected", errors=error.errors()[:5])
             raise RejectMessage from error
-        await run_batch(service.pool, runner, batch)
+        async with keep_alive(message):  # a replica that dies holding the batch gives it back in seconds
+            await run_batch(service.pool, runner, batch)
 
 
 def complete_quarter(event: MartsReady) -> date:

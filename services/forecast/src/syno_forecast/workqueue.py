@@ -25,8 +25,6 @@ FORECAST_WORK_MAX_AGE_SECONDS: Final = 24 * 3600.0  # an unclaimed batch of a lo
 FORECAST_WORK_DUPLICATE_WINDOW_SECONDS: Final = 120.0
 # One durable for all replicas (syno-forecast-work), so each batch goes to one of them.
 WORK_DURABLE_SUFFIX: Final = "work"
-# A batch is seconds of work; a replica that dies holding one gives it back to the queue after this.
-WORK_ACK_WAIT_SECONDS: Final = 300.0
 WORK_SCHEMA_VERSION: Final = 2  # 2: batch_no -> batch_number
 # A batch's forecasts as staged for the coordinator (a JSON array of SeriesForecast).
 BATCH_RESULTS = TypeAdapter(list[SeriesForecast])
