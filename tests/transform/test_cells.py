@@ -42,6 +42,9 @@ def test_extra_columns_are_kept_as_a_json_object_of_text(reference: Reference) -
     assert json.loads(result.lines.item(2, "extras")) == {"Sales Rep": 'Ann "the" Best', "Seats": "2.5"}
 
 
+# --- text ------------------------------------------------------------------------------------
+
+
 def test_text_is_trimmed_and_inner_whitespace_collapsed(reference: Reference) -> None:
     """Spaces, tabs, newlines and no-break spaces: trimmed at the ends, one space inside."""
     sheet = pl.DataFrame(

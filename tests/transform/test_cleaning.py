@@ -171,9 +171,6 @@ def test_contract_columns_missing_from_the_sheet_are_null(reference: Reference) 
     assert result.unconvertible.is_empty()
 
 
-# --- text ------------------------------------------------------------------------------------
-
-
 # --- currency and country ------------------------------------------------------------------------
 
 

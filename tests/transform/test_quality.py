@@ -8,6 +8,7 @@ import polars as pl
 import pytest
 
 from syno_shared.events import QualityGateResult
+from syno_transform.outcome import breached_gates
 from syno_transform.quality import load_gates, run_quality_gates
 
 GATES = [
@@ -40,7 +41,7 @@ def by_name(results: list[QualityGateResult]) -> dict[str, QualityGateResult]:
     return {result.name: result for result in results}
 
 
-def test_all_gates_hold_on_consistent_data() -> None:
+def test_each_gate_measures_its_share_or_gap_against_its_limit() -> None:
     results = by_name(run_quality_gates(GATES, lines=lines(), previous_rows=4, mart_quarter_totals=marts(150.0)))
     assert results["row_count_delta"].observed == 0.0 and results["row_count_delta"].passed
     assert results["null_share"].observed == 0.25 and results["null_share"].passed
@@ -68,10 +69,22 @@ def test_unknown_gate_is_a_configuration_error() -> None:
         )
 
 
-def test_shipped_configuration_names_every_gate() -> None:
-    assert [gate["name"] for gate in load_gates()] == [
-        "row_count_delta",
-        "null_share",
-        "unmapped_share",
-        "reconciliation",
-    ]
+def test_the_shipped_gates_hold_on_consistent_data_and_stop_a_mart_that_lost_a_dollar() -> None:
+    """quality.yml as shipped: a clean snapshot of the same size passes every gate; marts one USD short of
+    the cleaned total in a quarter breach the reconciliation gate, which stops the run."""
+    clean_lines = lines().with_columns(
+        pl.col("customer").fill_null("D"),
+        pl.col("invoice_date").fill_null(date(2024, 4, 3)),
+        pl.col("revenue_usd").alias("total_local"),
+        pl.lit(value=False).alias("is_country_unmapped"),
+        pl.lit(value=False).alias("is_product_unmapped"),
+    )
+    quarters = [date(2024, 1, 1), date(2024, 4, 1)]
+    consistent = pl.DataFrame({"quarter": quarters, "revenue_usd": [100.0 + 50.0, 25.0 + 7.0]})
+    short = pl.DataFrame({"quarter": quarters, "revenue_usd": [100.0 + 50.0 - 1.0, 25.0 + 7.0]})
+
+    held = run_quality_gates(load_gates(), lines=clean_lines, previous_rows=4, mart_quarter_totals=consistent)
+    breached = run_quality_gates(load_gates(), lines=clean_lines, previous_rows=4, mart_quarter_totals=short)
+
+    assert [result.name for result in held if not result.passed] == []
+    assert [(gate.name, gate.observed) for gate in breached_gates(breached)] == [("reconciliation", 1.0)]

@@ -200,7 +200,6 @@ def test_marts_ready_reports_every_mart_the_build_made_with_its_rows(harness: Ha
         "select table_schema || '.' || table_name as mart from information_schema.tables"
         " where table_schema = 'marts' order by 1"
     )["mart"].to_list()
-    assert len(tables) == 5
     assert ready.mart_rows == {mart: harness.fetch(f"select count(*) as n from {mart}")["n"].item() for mart in tables}
     assert ready.quality.rows_loaded == report.truth.height
     assert ready.quality.tests_failed == 0 and ready.quality.tests_passed > 0
