@@ -15,7 +15,17 @@ import pytest
 import yaml
 from pydantic import BaseModel
 
-from syno_shared.settings import Settings
+from syno_activation.settings import ActivationServiceSettings
+from syno_forecast.settings import ForecastServiceSettings
+from syno_ingestion.settings import IngestionSettings
+from syno_transform.settings import TransformSettings
+
+SERVICE_SETTINGS: tuple[type[BaseModel], ...] = (
+    IngestionSettings,
+    TransformSettings,
+    ForecastServiceSettings,
+    ActivationServiceSettings,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "compose.yaml"
@@ -121,8 +131,11 @@ COMPOSE_ONLY = {
 
 
 def _is_setting(variable: str) -> bool:
-    """SYNO_A__B__C names a field of Settings (nested groups split on a double underscore)."""
-    model: type[BaseModel] = Settings
+    """SYNO_A__B__C names a field of some service's settings (nested groups split on a double underscore)."""
+    return any(_names_field(model, variable) for model in SERVICE_SETTINGS)
+
+
+def _names_field(model: type[BaseModel], variable: str) -> bool:
     *groups, leaf = variable.removeprefix("SYNO_").lower().split("__")
     for group in groups:
         annotation = model.model_fields[group].annotation if group in model.model_fields else None

@@ -79,7 +79,7 @@ class ActivationSettings(BaseModel):
 class ActivationServiceSettings(Settings):
     # The common Settings still declares its own copy of this group until the settings move is finished;
     # this one replaces it (same SYNO_ACTIVATION__ variables).
-    activation: ActivationSettings = Field(default_factory=ActivationSettings)  # type: ignore[assignment]
+    activation: ActivationSettings = Field(default_factory=ActivationSettings)
 
 
 ActivationService = Service[ActivationServiceSettings]

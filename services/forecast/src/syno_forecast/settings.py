@@ -55,8 +55,7 @@ class ForecastSettings(BaseModel):
 
 
 class ForecastServiceSettings(Settings):
-    # The ignore goes with the old group in syno_shared.settings.Settings (being moved out; this one replaces it).
-    forecast: ForecastSettings = Field(default_factory=ForecastSettings)  # type: ignore[assignment]
+    forecast: ForecastSettings = Field(default_factory=ForecastSettings)
 
 
 ForecastService = Service[ForecastServiceSettings]

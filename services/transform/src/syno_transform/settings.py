@@ -26,5 +26,4 @@ class TransformOptions(BaseModel):
 
 
 class TransformSettings(Settings):
-    # The ignore goes with the old group in syno_shared.settings.Settings (being moved out; this one replaces it).
-    transform: TransformOptions = Field(default_factory=TransformOptions)  # type: ignore[assignment]
+    transform: TransformOptions = Field(default_factory=TransformOptions)

@@ -19,7 +19,6 @@ from faststream.nats import (
     JStream,
     NatsBroker,
     PubAck,
-    RetentionPolicy,
     StorageType,
     StreamConfig,
 )
@@ -68,30 +67,6 @@ def stream_config(name: str = "SYNO") -> StreamConfig:
     """The same stream as a plain NATS config (to create it before anything is published): derived, not restated."""
     declared = stream(name)
     return dataclasses.replace(declared.config, subjects=list(declared.subjects))
-
-
-# The forecast replicas' shared work: a run's series fan out as batches on `forecast.work.<forecast_run_id>`.
-# A work-queue stream of its own (a message is gone once a replica acks it), apart from the event stream.
-FORECAST_WORK_STREAM: Final = "SYNO_FORECAST_WORK"
-FORECAST_WORK_SUBJECTS: Final = "forecast.work.*"
-FORECAST_WORK_MAX_AGE_SECONDS: Final = 24 * 3600.0  # an unclaimed batch of a long-abandoned run expires
-FORECAST_WORK_DUPLICATE_WINDOW_SECONDS: Final = 120.0
-
-
-def forecast_work_subject(forecast_run_id: str) -> str:
-    return f"forecast.work.{forecast_run_id}"
-
-
-def forecast_work_stream() -> JStream:
-    """The forecast work queue: file storage, work-queue retention, one day at most."""
-    return JStream(
-        name=FORECAST_WORK_STREAM,
-        subjects=[FORECAST_WORK_SUBJECTS],
-        retention=RetentionPolicy.WORK_QUEUE,
-        storage=StorageType.FILE,
-        duplicate_window=FORECAST_WORK_DUPLICATE_WINDOW_SECONDS,
-        max_age=FORECAST_WORK_MAX_AGE_SECONDS,
-    )
 
 
 def consumer_config(durable: str, max_deliver: int, *, ack_wait: float = ACK_WAIT_SECONDS) -> ConsumerConfig:
