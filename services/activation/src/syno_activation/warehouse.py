@@ -41,7 +41,7 @@ CUSTOMER_FORECASTS_QUERY: Final = (
 CUSTOMER_FORECASTS_SCHEMA: Final = {"target_quarter": pl.Date, "customer": pl.String, "forecast_revenue": pl.Float64}
 
 C2_SCORECARD_QUERY: Final = (
-    "select quarter, service_family, region, revenue_usd::float8 from marts.c2_adoption_scorecard"
+    "select quarter, c2_service_family, region, revenue_usd::float8 from marts.c2_adoption_scorecard"
 )
 C2_SCORECARD_SCHEMA: Final = {
     "quarter": pl.Date,

@@ -130,9 +130,28 @@ class QualityFacts(BaseModel):
     )
 
 
-class MartsReady(Event):
-    """The warehouse marts were rebuilt from the snapshot and passed dbt tests and quality gates."""
+SCHEMA_NAME_PATTERN = r"^[a-z_][a-z0-9_]{0,62}$"
 
+
+class MartsReady(Event):
+    """The snapshot's marts were built aside, passed dbt tests and quality gates, and were published (or kept aside)."""
+
+    marts_schema: str = Field(
+        default="marts",
+        pattern=SCHEMA_NAME_PATTERN,
+        description=(
+            "Schema holding this snapshot's marts, built aside: readers downstream read this snapshot there, never "
+            "whatever the published names show at that moment."
+        ),
+    )
+    is_published: bool = Field(
+        default=True,
+        description="Whether the stable mart names now show this snapshot (False: older than the published one).",
+    )
+    publication: str = Field(
+        default="published",
+        description="What happened: 'published', 'kept_aside_older' (newest data wins) or 'published_forced'.",
+    )
     dbt_invocation_id: str = Field(description="dbt's invocation id for the build.")
     models_built: list[str] = Field(description="dbt models built (unique ids).")
     mart_rows: dict[str, int] = Field(description="Row count per mart, e.g. {'marts.svr_rm_quarterly': 40}.")
@@ -175,6 +194,11 @@ class ForecastPublished(Event):
     cohorts: list[CohortForecast] = Field(description="Accuracy summary per cohort.")
     tiers: list[TierForecast] = Field(description="SVR-RM tier forecasts (the headline numbers).")
     tables: list[str] = Field(description="Tables written, e.g. ['forecast.svr_rm'].")
+    marts_schema: str = Field(
+        default="marts",
+        pattern=SCHEMA_NAME_PATTERN,
+        description="Schema of the snapshot's marts the forecast was trained on (from marts.ready).",
+    )
     artifact_path: str | None = Field(default=None, description="Artifacts folder relative to SYNO_DATA_DIR.")
     workbook: WorkbookFacts = Field(description="The file the snapshot came from, carried from marts.ready.")
     quality: QualityFacts = Field(description="The snapshot's quality, carried from marts.ready.")
