@@ -148,7 +148,7 @@ class MartsReady(Event):
         default=True,
         description="Whether the stable mart names now show this snapshot (False: older than the published one).",
     )
-    publication: str = Field(
+    publication: Literal["published", "kept_aside_older", "published_forced"] = Field(
         default="published",
         description="What happened: 'published', 'kept_aside_older' (newest data wins) or 'published_forced'.",
     )
