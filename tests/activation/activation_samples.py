@@ -48,7 +48,7 @@ FORECAST = pl.DataFrame(
 
 
 SCORECARD_COLUMNS = [
-    "month", "quarter", "service_family", "c2_plan", "region", "customer_tier",
+    "month", "quarter", "c2_service_family", "c2_plan", "region", "customer_tier",
     "active_customers", "new_orders", "revenue_usd", "quantity", "avg_seats",
 ]  # fmt: skip
 

@@ -64,7 +64,7 @@ create table marts.commercial_activation_snapshot (
     qoq_change double precision, yoy_change double precision, has_c2 boolean, signal text
 );
 create table marts.c2_adoption_scorecard (
-    month date, quarter date, service_family text, c2_plan text, region text, customer_tier text,
+    month date, quarter date, c2_service_family text, c2_plan text, region text, customer_tier text,
     active_customers bigint, new_orders bigint, revenue_usd double precision, quantity bigint,
     avg_seats double precision
 );

@@ -11,12 +11,12 @@ from syno_activation.c2_highlights import attach_rate, customer_changes, largest
 
 def test_largest_movers_by_service_family_and_region() -> None:
     """Storage's two regions cancel out (70K -> 70K), so it is not a mover at all."""
-    by_family = largest_movers(c2_scorecard(), by="service_family")
+    by_family = largest_movers(c2_scorecard(), by="c2_service_family")
     assert_frame_equal(
         by_family,
         pl.DataFrame(
             {
-                "service_family": ["Backup"],
+                "c2_service_family": ["Backup"],
                 "quarter": [Q3],
                 "revenue_usd": [30_000.0],
                 "previous_revenue_usd": [20_000.0],

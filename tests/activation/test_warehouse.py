@@ -35,7 +35,7 @@ async def test_inputs_are_the_marts_and_the_forecasts_of_the_event_run(pool: asy
     )
     assert_frame_equal(
         inputs.c2_scorecard,
-        c2_scorecard().select("quarter", "service_family", "region", "revenue_usd"),
+        c2_scorecard().select("quarter", "c2_service_family", "region", "revenue_usd"),
         check_row_order=False,
     )
     assert sorted(inputs.svr_rm_customers.rows()) == [(Q2, "FR", "Acme"), (Q3, "FR", "Acme"), (Q3, "FR", "Dune")]

@@ -3,7 +3,7 @@
 Inputs
 ------
 ``scorecard``: rows of ``marts.c2_adoption_scorecard`` (one per month, service family, C2 plan, region
-and customer tier); only ``quarter`` (Date, first day), ``service_family``, ``region`` and
+and customer tier); only ``quarter`` (Date, first day), ``c2_service_family``, ``region`` and
 ``revenue_usd`` are read. Revenue adds up over months and the other dimensions.
 
 ``svr_rm_customers``: (quarter, region, customer) for every customer buying SVR-RM in a quarter.
@@ -25,7 +25,7 @@ from syno_activation.narratives import format_pct, format_usd
 from syno_activation.segments import OVERALL
 from syno_shared.quarters import previous_quarter, quarter_label
 
-MoverDimension = Literal["service_family", "region"]
+MoverDimension = Literal["c2_service_family", "region"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,7 +232,7 @@ def summarize_c2(
     lines = (
         f"C2 revenue in {quarter_label(quarter)}: {format_usd(revenue)} (QoQ {format_pct(revenue_change)}).",
         "Largest movers by service family: "
-        + _mover_phrase(largest_movers(lazy, by="service_family", quarter=quarter, top_n=top_n), "service_family")
+        + _mover_phrase(largest_movers(lazy, by="c2_service_family", quarter=quarter, top_n=top_n), "c2_service_family")
         + ".",
         "Largest movers by region: "
         + _mover_phrase(largest_movers(lazy, by="region", quarter=quarter, top_n=top_n), "region")

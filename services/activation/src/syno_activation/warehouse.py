@@ -45,7 +45,7 @@ C2_SCORECARD_QUERY: Final = (
 )
 C2_SCORECARD_SCHEMA: Final = {
     "quarter": pl.Date,
-    "service_family": pl.String,
+    "c2_service_family": pl.String,
     "region": pl.String,
     "revenue_usd": pl.Float64,
 }
