@@ -83,7 +83,7 @@ def test_sheets_are_one_per_year_and_kind_with_the_contract_header(written: Samp
 
 def test_each_sheet_reads_back_with_its_data_rows(written: SampleReport) -> None:
     """fastexcel sees every data row (blank ones included); the report and the truth agree."""
-    lines_per_sheet = dict(written.truth.group_by("sheet").len().iter_rows())
+    lines_per_sheet = dict(written.truth.group_by("source_sheet").len().iter_rows())
     for counts in written.sheets:
         frame = fastexcel.read_excel(written.path).load_sheet_by_name(counts.sheet, dtypes="string").to_polars()
         blank = frame.filter(pl.all_horizontal(pl.all().is_null())).height
@@ -243,13 +243,13 @@ def test_a_reference_cleaner_recovers_the_truth_from_the_cells(
     """Trim, NULL -> null, parse text numbers and dates, drop the product tag: that is the truth."""
     col = {name: k for k, name in enumerate(HEADER)}
     records = []
-    for sheet, sheet_row in written.truth.select("sheet", "sheet_row").iter_rows():
+    for sheet, sheet_row in written.truth.select("source_sheet", "source_row").iter_rows():
         row = cells[sheet][sheet_row - 1]
         quantity = _number(row[col["Quantity"]])
         records.append(
             {
-                "sheet": sheet,
-                "sheet_row": sheet_row,
+                "source_sheet": sheet,
+                "source_row": sheet_row,
                 "invoice_number": _text(row[col["PI"]]),
                 "invoice_date": _date(row[col["InvDate"]]),
                 "ship_date": _date(row[col["ShipDate"]]),
@@ -277,7 +277,7 @@ def test_subtotal_rows_sum_the_block_above_them(
 ) -> None:
     total_of = {
         (sheet, row): total
-        for sheet, row, total in written.truth.select("sheet", "sheet_row", "total_local").iter_rows()
+        for sheet, row, total in written.truth.select("source_sheet", "source_row", "total_local").iter_rows()
     }
     for sheet, rows in cells.items():
         block = 0.0
@@ -301,7 +301,7 @@ def test_the_last_quarter_is_partial_and_earlier_years_are_complete(written: Sam
     assert truth["invoice_date"].max() <= end  # type: ignore[operator]
     assert truth.filter(pl.col("invoice_date") > end - timedelta(days=7)).height > 0
     per_quarter = dict(
-        truth.filter(pl.col("sheet") == "2024").group_by(pl.col("invoice_date").dt.quarter()).len().iter_rows()
+        truth.filter(pl.col("source_sheet") == "2024").group_by(pl.col("invoice_date").dt.quarter()).len().iter_rows()
     )
     assert per_quarter[4] < 0.6 * per_quarter[3]
     assert truth.filter(pl.col("invoice_date") >= date(2023, 12, 15)).height > 0
@@ -316,7 +316,7 @@ def test_an_explicit_end_date_stops_the_data() -> None:
 
 
 def test_volume_grows_year_on_year_and_peaks_in_the_fourth_quarter(written: SampleReport) -> None:
-    hardware = written.truth.filter(~pl.col("sheet").str.ends_with("C2"))
+    hardware = written.truth.filter(~pl.col("source_sheet").str.ends_with("C2"))
     quarter = pl.format("{}Q{}", pl.col("invoice_date").dt.year(), pl.col("invoice_date").dt.quarter())
     per_quarter = dict(hardware.group_by(quarter.alias("quarter")).len().iter_rows())
     assert per_quarter["2023Q4"] > 1.2 * per_quarter["2023Q1"]

@@ -29,6 +29,7 @@ import polars as pl
 import xlsxwriter
 
 from syno_shared.contract import WORKBOOK_COLUMNS, SheetKind
+from syno_transform.schema import SALES_LINES_SCHEMA
 
 HEADER: Final[tuple[str, ...]] = tuple(WORKBOOK_COLUMNS)
 UNMAPPED_REGION: Final = "UNMAPPED"
@@ -391,7 +392,8 @@ def resolve_end_date(spec: SampleSpec) -> date:
 def generate_sales(spec: SampleSpec, mapping_dir: Path) -> pl.DataFrame:
     """The ground-truth lines, one row per real sales line, in workbook order.
 
-    Columns: sheet, sheet_row (1-based among the sheet's data rows after the header,
+    Columns (named and typed as in raw.sales_lines): source_sheet, source_row (1-based among the sheet's
+    data rows after the header,
     messy rows included), invoice_number, invoice_date, ship_date, customer, country,
     region ('UNMAPPED' for a country not in the map), product (normalised, no tag),
     item_code, product_type, sub_cat, tier, c2_service_family, c2_capacity, c2_plan,
@@ -678,8 +680,8 @@ def _truth(sheets: list[_Sheet], mapping_dir: Path) -> pl.DataFrame:
         frames.append(
             pl.DataFrame(
                 {
-                    "sheet": [sheet.name] * len(entries),
-                    "sheet_row": sheet_rows,
+                    "source_sheet": [sheet.name] * len(entries),
+                    "source_row": sheet_rows,
                     "invoice_number": lines.invoice_number,
                     "invoice_date": lines.invoice_date,
                     "ship_date": lines.ship_date,
@@ -715,39 +717,17 @@ def _truth(sheets: list[_Sheet], mapping_dir: Path) -> pl.DataFrame:
     ).select(TRUTH_COLUMNS)
 
 
-_TRUTH_SCHEMA: Final[dict[str, type[pl.DataType] | pl.DataType]] = {
-    "sheet": pl.String,
-    "sheet_row": pl.Int64,
-    "invoice_number": pl.String,
-    "invoice_date": pl.Date,
-    "ship_date": pl.Date,
-    "customer": pl.String,
-    "country": pl.String,
-    "product": pl.String,
-    "item_code": pl.String,
-    "product_type": pl.String,
-    "sub_cat": pl.String,
-    "tier": pl.String,
-    "c2_service_family": pl.String,
-    "c2_capacity": pl.String,
-    "c2_plan": pl.String,
-    "quantity": pl.Int64,
-    "currency": pl.String,
-    "price": pl.Float64,
-    "discount": pl.Float64,
-    "tt_discount": pl.Float64,
-    "total_local": pl.Float64,
-    "delivery_from": pl.String,
-    "ship_to": pl.String,
-    "comments": pl.String,
-}
-
 TRUTH_COLUMNS: Final[tuple[str, ...]] = (
-    "sheet", "sheet_row", "invoice_number", "invoice_date", "ship_date", "customer", "country",
+    "source_sheet", "source_row", "invoice_number", "invoice_date", "ship_date", "customer", "country",
     "region", "product", "item_code", "product_type", "sub_cat", "tier", "c2_service_family",
     "c2_capacity", "c2_plan", "quantity", "currency", "price", "discount", "tt_discount",
     "total_local", "revenue_usd", "delivery_from", "ship_to", "comments",
 )  # fmt: skip
+"""The true lines carry these raw.sales_lines columns, named and typed as the table is (one home: its schema)."""
+
+_TRUTH_SCHEMA: Final = {
+    name: SALES_LINES_SCHEMA[name] for name in TRUTH_COLUMNS if name not in ("region", "revenue_usd")
+}
 
 
 # --------------------------------------------------------------------------- writing
