@@ -21,6 +21,7 @@ from syno_shared.stage import (
     StageFailed,
     StageInput,
     StageOutcome,
+    reconcile_outbox,
     replay_headers,
     run_stage_input,
 )
@@ -141,3 +142,37 @@ def test_a_forced_message_without_an_attempt_gets_one_from_its_sequence() -> Non
     }
     assert replay_headers({bus.FORCE_HEADER: "1", bus.ATTEMPT_HEADER: "replay-1"}, 42)[bus.ATTEMPT_HEADER] == "replay-1"
     assert replay_headers({"traceparent": "x"}, 42) == {}
+
+
+async def test_a_completion_committed_but_never_published_is_published_once_by_the_reconciler(
+    context: StageContext, nats_url: str
+) -> None:
+    """The process died between its commit and its publish: the outbox row is published after restart, once."""
+    event = PipelineFailed(
+        run_id="r4",
+        snapshot_id="s4",
+        stage="transform",
+        reason_code="x",
+        message="stand-in for the stage's event",
+        is_retryable=False,
+        input_reference="x",
+    )
+    with bus.replay_context({bus.FORCE_HEADER: "1", bus.ATTEMPT_HEADER: "replay-7"}):
+        async with context.pool.acquire() as connection:
+            await db.record_completion(
+                connection,
+                snapshot_id="s4",
+                stage="transform",
+                run_id="r4",
+                subject=bus.MARTS_READY,
+                event_json=event.model_dump_json(),
+            )
+    assert await reconcile_outbox(context, older_than_seconds=0) == 1
+    assert await reconcile_outbox(context, older_than_seconds=0) == 0  # published, marked: never again
+    connection = await nats.connect(nats_url)
+    try:
+        stored = await connection.jetstream().get_last_msg(context.stream_name, bus.MARTS_READY)
+    finally:
+        await connection.close()
+    assert (stored.headers or {})["Nats-Msg-Id"] == "marts.ready:s4:replay-7"  # the replay's id, not the original's
+    assert (stored.headers or {})[bus.ATTEMPT_HEADER] == "replay-7"

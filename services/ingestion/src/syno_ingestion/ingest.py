@@ -57,6 +57,13 @@ async def ingest_file(service: IngestionService, path: Path, *, attempt: int = 1
         fingerprint_seconds = time.perf_counter() - started
 
         existing = await manifest.find_snapshot(service.pool, snapshot_id)
+        if existing is not None and not (service.settings.data_dir / existing["stored_path"]).exists():
+            # Accepted and committed, then the process died before the file left the share: finish the move.
+            share.move(
+                path, share.inside(service.settings.data_dir, service.settings.data_dir / existing["stored_path"])
+            )
+            get_logger().info("workbook_move_finished", file_name=path.name, snapshot_id=snapshot_id)
+            return FileOutcome("landed", snapshot_id)
         if existing is not None:
             await keep_duplicate(service, path, snapshot_id, existing)
             return FileOutcome("duplicate", snapshot_id)

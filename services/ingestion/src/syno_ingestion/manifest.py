@@ -14,16 +14,23 @@ from syno_shared.events import WorkbookLanded
 class SnapshotRow(TypedDict):
     snapshot_id: str
     file_name: str
+    stored_path: str
     accepted_at: datetime
 
 
 async def find_snapshot(pool: asyncpg.Pool, snapshot_id: str) -> SnapshotRow | None:
     row = await pool.fetchrow(
-        "select snapshot_id, file_name, accepted_at from ops.ingestion_manifest where snapshot_id = $1", snapshot_id
+        "select snapshot_id, file_name, stored_path, accepted_at from ops.ingestion_manifest where snapshot_id = $1",
+        snapshot_id,
     )
     if row is None:
         return None
-    return SnapshotRow(snapshot_id=row["snapshot_id"], file_name=row["file_name"], accepted_at=row["accepted_at"])
+    return SnapshotRow(
+        snapshot_id=row["snapshot_id"],
+        file_name=row["file_name"],
+        stored_path=row["stored_path"],
+        accepted_at=row["accepted_at"],
+    )
 
 
 async def previous_snapshot(pool: asyncpg.Pool) -> dict[str, Any] | None:

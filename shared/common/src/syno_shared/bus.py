@@ -8,7 +8,10 @@ duplicates inside its window.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
+from collections.abc import Iterator, Mapping
 from typing import Final
 
 import nats
@@ -89,6 +92,23 @@ def consumer_config(durable: str, max_deliver: int, *, ack_wait: float = ACK_WAI
 def retry_delay(delivery: int) -> float:
     """Seconds before the next delivery after `delivery` failed ones (1-based)."""
     return RETRY_DELAYS_SECONDS[min(delivery, len(RETRY_DELAYS_SECONDS)) - 1]
+
+
+_REPLAY: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar("syno_replay", default=None)
+
+
+@contextlib.contextmanager
+def replay_context(replay: Mapping[str, str]) -> Iterator[None]:
+    """The replay headers of the input a stage is handling, for the completion it records (its outbox row)."""
+    token = _REPLAY.set(dict(replay))
+    try:
+        yield
+    finally:
+        _REPLAY.reset(token)
+
+
+def current_replay() -> dict[str, str]:
+    return dict(_REPLAY.get() or {})
 
 
 def message_id(subject: str, snapshot_id: str, attempt: str | None = None) -> str:

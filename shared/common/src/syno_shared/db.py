@@ -9,10 +9,13 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
 import polars as pl
+
+from syno_shared import bus
 
 
 async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 4) -> asyncpg.Pool:
@@ -66,14 +69,44 @@ async def stage_finished(
     )
 
 
-async def completed_output(pool: asyncpg.Pool, *, snapshot_id: str, stage: str) -> tuple[str, str] | None:
-    """(subject, event json) a stage published when it completed this snapshot, if it did."""
+@dataclass(frozen=True)
+class Completion:
+    """A stage's recorded result for a snapshot: the event to publish, its message id and headers."""
+
+    snapshot_id: str
+    stage: str
+    subject: str
+    event_json: str
+    message_id: str
+    headers: dict[str, str]
+    is_published: bool
+
+
+_COMPLETION_COLUMNS = (
+    "snapshot_id, stage, output_subject, output_event::text, message_id, headers::text, published_at is not null"
+)
+
+
+def _completion(row: asyncpg.Record) -> Completion:
+    return Completion(
+        snapshot_id=row[0],
+        stage=row[1],
+        subject=row[2],
+        event_json=row[3],
+        message_id=row[4],
+        headers=json.loads(row[5]),
+        is_published=row[6],
+    )
+
+
+async def completed_output(pool: asyncpg.Pool, *, snapshot_id: str, stage: str) -> Completion | None:
+    """What a stage recorded when it completed this snapshot, if it did."""
     row = await pool.fetchrow(
-        "select output_subject, output_event::text from ops.stage_completions where snapshot_id = $1 and stage = $2",
+        f"select {_COMPLETION_COLUMNS} from ops.stage_completions where snapshot_id = $1 and stage = $2",
         snapshot_id,
         stage,
     )
-    return None if row is None else (row[0], row[1])
+    return None if row is None else _completion(row)
 
 
 async def record_completion(
@@ -85,18 +118,49 @@ async def record_completion(
     subject: str,
     event_json: str,
 ) -> None:
-    """Call inside the transaction holding the stage's last writes."""
+    """Call inside the transaction holding the stage's last writes: the completion and its outbox entry.
+
+    The message id and headers come from the input being handled (a replay's attempt travels on), as
+    the stage protocol set them for this task (`bus.replay_context`).
+    """
+    replay = bus.current_replay()
     await connection.execute(
-        "insert into ops.stage_completions (snapshot_id, stage, run_id, output_subject, output_event)"
-        " values ($1, $2, $3, $4, $5::jsonb)"
+        "insert into ops.stage_completions"
+        " (snapshot_id, stage, run_id, output_subject, output_event, message_id, headers, published_at)"
+        " values ($1, $2, $3, $4, $5::jsonb, $6, $7::jsonb, null)"
         " on conflict (snapshot_id, stage) do update set run_id = excluded.run_id,"
-        " completed_at = now(), output_subject = excluded.output_subject, output_event = excluded.output_event",
+        " completed_at = now(), output_subject = excluded.output_subject, output_event = excluded.output_event,"
+        " message_id = excluded.message_id, headers = excluded.headers, published_at = null",
         snapshot_id,
         stage,
         run_id,
         subject,
         event_json,
+        bus.message_id(subject, snapshot_id, replay.get(bus.ATTEMPT_HEADER)),
+        json.dumps(replay),
     )
+
+
+async def mark_published(pool: asyncpg.Pool, *, snapshot_id: str, stage: str, message_id: str) -> None:
+    await pool.execute(
+        "update ops.stage_completions set published_at = now()"
+        " where snapshot_id = $1 and stage = $2 and message_id = $3 and published_at is null",
+        snapshot_id,
+        stage,
+        message_id,
+    )
+
+
+async def unpublished_completions(pool: asyncpg.Pool, *, stage: str, older_than_seconds: float) -> list[Completion]:
+    """Completions committed but never published (the process died in between), oldest first."""
+    rows = await pool.fetch(
+        f"select {_COMPLETION_COLUMNS} from ops.stage_completions"
+        " where stage = $1 and published_at is null and completed_at < now() - make_interval(secs => $2)"
+        " order by completed_at",
+        stage,
+        older_than_seconds,
+    )
+    return [_completion(row) for row in rows]
 
 
 async def stage_timings(pool: asyncpg.Pool, snapshot_id: str) -> list[dict[str, Any]]:

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -17,13 +18,14 @@ from faststream.nats import JStream, NatsBroker, NatsMessage, PullSub
 from syno_shared import bus, db, deadletter, migrate
 from syno_shared.errors import SynoError
 from syno_shared.events import Stage
-from syno_shared.logging import configure_logging, get_logger
+from syno_shared.logging import configure_logging, get_logger, redact_url
 from syno_shared.settings import Settings
-from syno_shared.stage import StageContext, dead_letter_from_advisory
+from syno_shared.stage import StageContext, dead_letter_from_advisory, reconcile_outbox
 from syno_shared.telemetry import Telemetry, setup_telemetry
 
 Handler = Callable[..., Awaitable[None]]
 SettingsT = TypeVar("SettingsT", bound=Settings)
+OUTBOX_EVERY_SECONDS = 60.0
 
 
 class MissingServerError(SynoError):
@@ -102,6 +104,18 @@ class Service(Generic[SettingsT]):
             await dead_letter_from_advisory(self.context, message.body)
 
 
+async def reconcile_forever(service: Service[Any], every_seconds: float = OUTBOX_EVERY_SECONDS) -> None:
+    """At start-up and every minute: publish the completions a dead process committed but never published."""
+    first = True
+    while True:
+        try:
+            await reconcile_outbox(service.context, older_than_seconds=0.0 if first else every_seconds / 2)
+            first = False
+        except Exception:  # the database or the bus is away: the next round tries again
+            get_logger().warning("outbox_reconcile_failed", exc_info=True)
+        await asyncio.sleep(every_seconds)
+
+
 def build_service(name: Stage, settings: SettingsT) -> tuple[FastStream, Service[SettingsT]]:
     configure_logging(name, settings.log_format)
     if not settings.nats_url or not settings.pg_dsn:
@@ -126,7 +140,20 @@ def build_service(name: Stage, settings: SettingsT) -> tuple[FastStream, Service
             get_logger().info("migrations_applied", migrations=applied)
         pool = await db.create_pool(pg_dsn)
         service.pool_holder.append(pool)
-        get_logger().info("service_started", nats_url=settings.nats_url)
+        get_logger().info("service_started", nats_url=redact_url(settings.nats_url or ""))
+
+    reconciler: list[asyncio.Task[None]] = []
+
+    @app.after_startup
+    async def start_reconciler() -> None:
+        reconciler.append(asyncio.create_task(reconcile_forever(service), name="outbox-reconciler"))
+
+    @app.on_shutdown
+    async def stop_reconciler() -> None:
+        for task in reconciler:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     @app.after_shutdown
     async def close_edges() -> None:

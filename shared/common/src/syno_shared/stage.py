@@ -169,15 +169,9 @@ async def run_stage_input(
     if not stage_input.is_forced:
         done = await db.completed_output(context.pool, snapshot_id=stage_input.snapshot_id, stage=context.stage)
         if done is not None:
-            # Completed before (redelivery or replay): publish the recorded result again; the
-            # Nats-Msg-Id makes JetStream drop it if the first publish went through.
-            subject, event_json = done
-            await context.broker.publish(
-                event_json,
-                subject,
-                headers={"Nats-Msg-Id": bus.message_id(subject, stage_input.snapshot_id)},
-                stream=context.stream_name,
-            )
+            # Completed before (redelivery or replay): publish the recorded result again under its
+            # recorded message id, so JetStream drops it if the first publish went through.
+            await publish_completion(context, done)
             log.info("stage_skipped", reason="already completed for this snapshot")
             return None
 
@@ -193,7 +187,8 @@ async def run_stage_input(
         span.set_attribute("syno.run_id", stage_input.run_id)
         span.set_attribute("syno.snapshot_id", stage_input.snapshot_id)
         try:
-            outcome = await work()
+            with bus.replay_context(stage_input.replay):
+                outcome = await work()
         except BaseException as raised:
             # A SynoError says itself whether a retry can help; anything unknown is treated as
             # transient: retried with a spaced delay, then reported. Never swallowed, and the
@@ -224,16 +219,36 @@ async def run_stage_input(
             return StageFailed(error)
 
     await db.stage_finished(context.pool, stage_run_id, status="succeeded", rows=outcome.rows, details=outcome.details)
-    await bus.publish_event(
-        context.broker,
-        outcome.subject,
-        outcome.event,
-        stream_name=context.stream_name,
-        attempt=stage_input.replay.get(bus.ATTEMPT_HEADER),
-        headers=dict(stage_input.replay),
-    )
+    recorded = await db.completed_output(context.pool, snapshot_id=stage_input.snapshot_id, stage=context.stage)
+    if recorded is None:
+        raise RuntimeError(f"{context.stage} finished without recording its completion (db.record_completion)")
+    await publish_completion(context, recorded)
     log.info("stage_succeeded", seconds=round(time.perf_counter() - started, 3), rows=outcome.rows)
     return outcome
+
+
+async def publish_completion(context: StageContext, completion: db.Completion) -> None:
+    """Publish a recorded completion's event (the outbox row) and mark it published."""
+    ack = await context.broker.publish(
+        completion.event_json,
+        completion.subject,
+        headers={"Nats-Msg-Id": completion.message_id, **completion.headers},
+        stream=context.stream_name,
+    )
+    if ack is not None and getattr(ack, "duplicate", False):
+        get_logger().info("completion_already_published", message_id=completion.message_id)
+    await db.mark_published(
+        context.pool, snapshot_id=completion.snapshot_id, stage=completion.stage, message_id=completion.message_id
+    )
+
+
+async def reconcile_outbox(context: StageContext, *, older_than_seconds: float = 30.0) -> int:
+    """Publish completions a dead process committed but never published; returns how many."""
+    pending = await db.unpublished_completions(context.pool, stage=context.stage, older_than_seconds=older_than_seconds)
+    for completion in pending:
+        await publish_completion(context, completion)
+        get_logger().warning("outbox_published", snapshot_id=completion.snapshot_id, message_id=completion.message_id)
+    return len(pending)
 
 
 async def run_stage(
