@@ -1,5 +1,5 @@
-"""Fixtures for the activation tests: local servers on 127.0.0.1 (see activation_fakes), and a database
-holding the sample marts and forecasts (see activation_samples)."""
+"""Fixtures for the activation tests: local servers on 127.0.0.1 (see activation_fakes), and a database of
+each test's own holding marts built by the project's dbt and two forecast runs (see activation_marts)."""
 
 from __future__ import annotations
 
@@ -7,14 +7,16 @@ import asyncio
 import shutil
 import ssl
 import subprocess
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 
 import asyncpg
 import pytest
 from activation_fakes import LocalHTTPServer, LocalSMTPServer, Responder, TLSFiles
-from activation_samples import Q2, Q3, Q4, c2_scorecard, snapshot
+from activation_marts import build_marts_database, database_dsn, execute
 
-from syno_shared import db, migrate
+from syno_shared import db
+from syno_shared.embedded import Endpoints
 
 
 @pytest.fixture
@@ -57,73 +59,25 @@ def smtp_server() -> Iterator[LocalSMTPServer]:
     server.close()
 
 
-MARTS_DDL = """
-create schema marts;
-create table marts.commercial_activation_snapshot (
-    quarter date, region text, customer text, segment text, revenue_usd double precision,
-    qoq_change double precision, yoy_change double precision, has_c2 boolean, signal text
-);
-create table marts.c2_adoption_scorecard (
-    month date, quarter date, c2_service_family text, c2_plan text, region text, customer_tier text,
-    active_customers bigint, new_orders bigint, revenue_usd double precision, quantity bigint,
-    avg_seats double precision
-);
-create table marts.svr_rm_customer_quarterly (
-    quarter date, customer text, tier text, quantity bigint, revenue_usd double precision,
-    customer_rank bigint, is_top_customer boolean
-);
-"""
-
-INSERT_SELLOUT = (
-    "insert into forecast.sellout (forecast_run_id, snapshot_id, cohort, target_quarter, metric, point, model,"
-    " reason, region) values ($1, 's', 'region', $2, $3, $4, 'ets', '', $5)"
-)
-INSERT_SVR_RM = (
-    "insert into forecast.svr_rm (forecast_run_id, snapshot_id, cohort, target_quarter, metric, point, model,"
-    " reason, tier, customer) values ($1, 's', $2, $3, $4, $5, 'ets', '', $6, $7)"
-)
+@pytest.fixture(scope="session")
+def marts_template(endpoints: Endpoints, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Built once per session: migrations, raw lines, `dbt build`, forecasts (see activation_marts.py)."""
+    return build_marts_database(endpoints.pg_dsn, tmp_path_factory.mktemp("dbt-target"))
 
 
 @pytest.fixture
-async def pool(isolated_pg_dsn: str) -> AsyncIterator[asyncpg.Pool]:
-    sources = migrate.installed_sources(("ops", "activation", "forecast"))
-    await asyncio.to_thread(migrate.apply_migrations, isolated_pg_dsn, sources)
-    connection_pool = await db.create_pool(isolated_pg_dsn)
+def marts_dsn(endpoints: Endpoints, marts_template: str) -> str:
+    """A database of this test's own, cloned from the template (marts, forecasts, migrations and all)."""
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    asyncio.run(execute(endpoints.pg_dsn, f"create database {name} template {marts_template}"))
+    return database_dsn(endpoints.pg_dsn, name)
+
+
+@pytest.fixture
+async def pool(marts_dsn: str) -> AsyncIterator[asyncpg.Pool]:
+    """A pool on the test's own copy of the dbt-built snapshot."""
+    connection_pool = await db.create_pool(marts_dsn)
     try:
-        await fill_marts_and_forecasts(connection_pool)
         yield connection_pool
     finally:
         await connection_pool.close()
-
-
-async def fill_marts_and_forecasts(pool: asyncpg.Pool) -> None:
-    async with pool.acquire() as connection:
-        await connection.execute(MARTS_DDL)
-        await db.copy_frame(connection, "marts", "commercial_activation_snapshot", snapshot())
-        await db.copy_frame(connection, "marts", "c2_adoption_scorecard", c2_scorecard())
-        await connection.executemany(
-            "insert into marts.svr_rm_customer_quarterly values ($1, $2, 'T1', $3, $4, 1, true)",
-            [
-                (Q2, "Acme", 2, 100_000.0),
-                (Q3, "Acme", 3, 120_000.0),
-                (Q3, "Beta", 0, 0.0),  # returns cancel the quarter's purchases: not buying SVR-RM
-                (Q3, "Dune", 1, 50_000.0),
-                (Q3, "Ghost", 1, 9_000.0),  # no revenue in the activation snapshot that quarter
-            ],
-        )
-        await connection.executemany(
-            INSERT_SELLOUT,
-            [
-                ("run-f1", Q4, "revenue_usd", 184_000.0, "FR"),
-                ("run-f1", Q4, "quantity", 99.0, "FR"),
-                ("run-f0", Q4, "revenue_usd", 1.0, "DE"),  # an older forecast run of the same snapshot
-            ],
-        )
-        await connection.executemany(
-            INSERT_SVR_RM,
-            [
-                ("run-f1", "customer", Q4, "revenue_usd", 130_000.0, "TOTAL", "Acme"),
-                ("run-f1", "customer", Q4, "quantity", 4.0, "TOTAL", "Acme"),
-                ("run-f1", "overall", Q4, "revenue_usd", 500_000.0, "T1", None),
-            ],
-        )

@@ -1,4 +1,4 @@
-"""The activation stage's work on one forecast.published, against the embedded PostgreSQL (sample marts and
+"""The activation stage's work on one forecast.published, against the embedded PostgreSQL (dbt-built marts and
 forecasts from conftest), a local JSON webhook and a lineage file: what people receive and what is recorded."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import asyncpg
 import pytest
 from activation_events import forecast_event
 from activation_fakes import LocalHTTPServer, Request
+from activation_marts import FORECAST_RUN
 from faststream.nats import NatsBroker
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.trace import TracerProvider
@@ -26,22 +27,34 @@ from syno_shared.telemetry import Telemetry
 
 pytestmark = pytest.mark.integration
 
-# FR's Q4 forecast of run-f1 is 184K against 230K in Q3; Acme's own SVR-RM forecast is 130K.
+# Worked out from the raw lines of activation_marts. FR in Q3 2025: 245.5K from Acme 125K, Dune 50K, Beta 30K,
+# Cielo 30K and Hugo 10.5K (Q2: 180K); run-f1 forecasts 184K for Q4. Acme's own SVR-RM forecast is 130K.
 REGION_FR = (
-    "- FR in Q3 2025: revenue $230.0K (QoQ +35.3%, YoY n/a) from 4 active customers. "
-    "Accounts: 2 growing, 1 declining, 0 dormant, 1 new. Cross-sell: 2 SVR-RM buyers without C2 (Acme, Dune). "
-    "Next quarter (Q4 2025) forecast $184.0K (-20.0% vs Q3 2025): forecast risk."
+    "- FR in Q3 2025: revenue $245.5K (QoQ +36.4%, YoY n/a) from 5 active customers. "
+    "Accounts: 2 growing, 1 declining, 0 dormant, 1 new. Cross-sell: 3 SVR-RM buyers without C2 (Acme, Dune, Hugo). "
+    "Next quarter (Q4 2025) forecast $184.0K (-25.1% vs Q3 2025): forecast risk."
+)
+# DE in Q3 2025: Fjord 10K and Gala 5K (Q2: 30K); Edda bought 8K in Q3 2024 and nothing since.
+REGION_DE = (
+    "- DE in Q3 2025: revenue $15.0K (QoQ -50.0%, YoY +87.5%) from 2 active customers. "
+    "Accounts: 0 growing, 2 declining, 1 dormant, 0 new. Re-engage dormant: Edda. No forecast for Q4 2025."
 )
 ACME = (
-    "- Acme (FR, SVR-RM buyer) in Q3 2025: revenue $120.0K (QoQ +20.0%, YoY n/a), growing. "
+    "- Acme (FR, SVR-RM buyer) in Q3 2025: revenue $125.0K (QoQ +25.0%, YoY n/a), growing. "
     "Buys SVR-RM without C2: cross-sell C2. Next quarter (Q4 2025) SVR-RM forecast $130.0K."
 )
-# SVR-RM buyers in Q3: Acme and Dune, neither with C2 (Q2: Acme alone, no C2); Beta, the one C2 adopter,
-# bought in Q2 and Q3.
+HUGO = (
+    "- Hugo (FR, SVR-RM buyer) in Q3 2025: revenue $10.5K (QoQ +5.0%, YoY n/a), C2 cross-sell candidate. "
+    "Buys SVR-RM without C2: cross-sell C2."
+)
+# C2: Beta's Backup (FR) 10K in Q2 and in Q3, Gala's Storage (DE) 10K then 5K. SVR-RM buyers: Acme, Beta and
+# Hugo in Q2 (Beta with C2), Acme, Dune and Hugo in Q3 (Beta's return cancels its purchase).
 C2_LINES = (
-    "- C2 revenue in Q3 2025: $100.0K (QoQ +11.1%).",
-    "- C2 attach rate among SVR-RM customers: 0.0% (0 of 2), +0.0 pts QoQ.",
-    "- C2 customers: 1 active, 0 new, 0 returning, 0 lost.",
+    "- C2 revenue in Q3 2025: $15.0K (QoQ -25.0%).",
+    "- Largest movers by service family: STORAGE -$5.0K (-50.0%).",
+    "- Largest movers by region: DE -$5.0K (-50.0%).",
+    "- C2 attach rate among SVR-RM customers: 0.0% (0 of 3), -33.3 pts QoQ.",
+    "- C2 customers: 2 active, 0 new, 0 returning, 0 lost.",
 )
 
 
@@ -66,14 +79,14 @@ async def test_a_forecast_becomes_storylines_a_summary_lineage_and_a_recorded_co
         telemetry=Telemetry(tracer_provider=TracerProvider(), meter_provider=MeterProvider()),
         pool_holder=[pool],
     )
-    event = forecast_event().model_copy(update={"forecast_run_id": "run-f1"})
+    event = forecast_event().model_copy(update={"forecast_run_id": FORECAST_RUN})
 
     outcome = await activate(service, event)
 
     expected = ActivationCompleted(
         run_id=event.run_id,
         snapshot_id=event.snapshot_id,
-        storylines=6,
+        storylines=11,
         dashboards=[],  # Metabase is off by default
         notifications=[DeliveryResult(target="json", is_ok=True, detail="delivered to json://127.0.0.1")],
         lineage=DeliveryResult(target="openlineage:file", is_ok=True, detail="4 run events"),
@@ -83,17 +96,16 @@ async def test_a_forecast_becomes_storylines_a_summary_lineage_and_a_recorded_co
 
     [request] = webhook.requests
     body = request.json["message"]
-    assert REGION_FR in body.splitlines()
-    assert ACME in body.splitlines()
-    assert all(line in body.splitlines() for line in C2_LINES)
+    lines = body.splitlines()
+    assert all(line in lines for line in (REGION_DE, REGION_FR, ACME, HUGO, *C2_LINES))
 
     assert (
         await pool.fetchval(
             "select count(*) from activation.storylines where snapshot_id = $1 and region_narrative is not null",
             event.snapshot_id,
         )
-        == 3
-    )  # the three Q3 rows
+        == 4
+    )  # the four Q3 2025 rows
     completion = await pool.fetchrow(
         "select output_subject, output_event::text from ops.stage_completions where snapshot_id = $1"
         " and stage = 'activation'",
@@ -101,6 +113,6 @@ async def test_a_forecast_becomes_storylines_a_summary_lineage_and_a_recorded_co
     )
     assert completion["output_subject"] == bus.ACTIVATION_COMPLETED
     assert ActivationCompleted.model_validate_json(completion["output_event"]) == outcome.event
-    assert await pool.fetchval("select storylines from ops.activation_log where run_id = $1", event.run_id) == 6
+    assert await pool.fetchval("select storylines from ops.activation_log where run_id = $1", event.run_id) == 11
     assert len(lineage_file.read_text().splitlines()) == 4
     assert json.loads(lineage_file.read_text().splitlines()[-1])["job"]["name"] == "syno.activation"

@@ -1,7 +1,7 @@
 """The activation warehouse edge against the embedded PostgreSQL: marts and forecasts in, storylines and logs out.
 
-The `pool` fixture (conftest) creates the marts as dbt builds them (only the columns activation reads,
-named as in dbt) and fills them with the sample snapshot, so the test pins the queries, not the dbt models.
+The `pool` fixture (conftest) holds the marts the project's dbt builds from the raw lines of activation_marts,
+whose rows are worked out there by hand, and two forecast runs.
 """
 
 from __future__ import annotations
@@ -11,7 +11,15 @@ import json
 import asyncpg
 import polars as pl
 import pytest
-from activation_samples import Q2, Q3, Q4, c2_scorecard, snapshot
+from activation_marts import (
+    C2_CUSTOMERS_ROWS,
+    C2_SCORECARD_ROWS,
+    FORECAST_RUN,
+    Q3,
+    Q4,
+    SNAPSHOT_ROWS,
+    SVR_RM_CUSTOMERS_ROWS,
+)
 from polars.testing import assert_frame_equal
 
 from syno_activation import warehouse
@@ -21,10 +29,16 @@ from syno_shared.events import ActivationCompleted, DeliveryResult, PipelineFail
 pytestmark = pytest.mark.integration
 
 
-async def test_inputs_are_the_marts_and_the_forecasts_of_the_event_run(pool: asyncpg.Pool) -> None:
-    inputs = await warehouse.fetch_inputs(pool, "run-f1")
+def frame(rows: list[tuple[object, ...]], schema: dict[str, pl.DataType | type[pl.DataType]]) -> pl.DataFrame:
+    return pl.DataFrame(rows, schema=schema, orient="row")
 
-    assert_frame_equal(inputs.snapshot, snapshot(), check_row_order=False)
+
+async def test_inputs_are_the_marts_and_the_forecasts_of_the_event_run(pool: asyncpg.Pool) -> None:
+    inputs = await warehouse.fetch_inputs(pool, FORECAST_RUN)
+
+    assert_frame_equal(
+        inputs.snapshot, frame(SNAPSHOT_ROWS, warehouse.ACTIVATION_SNAPSHOT_SCHEMA), check_row_order=False
+    )
     assert_frame_equal(
         inputs.region_forecasts,
         pl.DataFrame({"target_quarter": [Q4], "region": ["FR"], "forecast_revenue": [184_000.0]}),
@@ -34,29 +48,42 @@ async def test_inputs_are_the_marts_and_the_forecasts_of_the_event_run(pool: asy
         pl.DataFrame({"target_quarter": [Q4], "customer": ["Acme"], "forecast_revenue": [130_000.0]}),
     )
     assert_frame_equal(
-        inputs.c2_scorecard,
-        c2_scorecard().select("quarter", "c2_service_family", "region", "revenue_usd"),
-        check_row_order=False,
+        inputs.c2_scorecard, frame(C2_SCORECARD_ROWS, warehouse.C2_SCORECARD_SCHEMA), check_row_order=False
     )
-    assert sorted(inputs.svr_rm_customers.rows()) == [(Q2, "FR", "Acme"), (Q3, "FR", "Acme"), (Q3, "FR", "Dune")]
-    assert sorted(inputs.c2_customers.rows()) == [(Q2, "Beta"), (Q3, "Beta")]  # the one C2 adopter, active
+    assert sorted(inputs.svr_rm_customers.rows()) == SVR_RM_CUSTOMERS_ROWS
+    assert sorted(inputs.c2_customers.rows()) == C2_CUSTOMERS_ROWS
 
 
 async def test_storylines_are_replaced_with_their_narratives(pool: asyncpg.Pool) -> None:
-    report = build_report(await warehouse.fetch_inputs(pool, "run-f1"), target_quarter=Q4)
+    """FR's SVR-RM buyers in Q3 2025: Acme 125K, Dune 50K, Beta 30K and Hugo 10.5K (215.5K of FR's 245.5K; Q2:
+    160K); FR's Q4 forecast of 184K is shared by revenue; Acme, Dune and Hugo buy SVR-RM without C2."""
+    report = build_report(await warehouse.fetch_inputs(pool, FORECAST_RUN), target_quarter=Q4)
     await warehouse.replace_storylines(pool, "snap-1", report.storylines)
     await warehouse.replace_storylines(pool, "snap-1", report.storylines)  # a redelivery writes the same rows
 
-    rows = await pool.fetch(
-        "select region, segment, region_narrative, customer_narratives from activation.storylines"
-        " where snapshot_id = 'snap-1' and quarter = $1 order by region, segment",
+    # Five quarters of DE / Other (Edda from Q3 2024), and four cells in each of Q2 and Q3 2025.
+    assert await pool.fetchval("select count(*) from activation.storylines where snapshot_id = 'snap-1'") == 11
+    row = await pool.fetchrow(
+        "select actual_revenue, forecast_revenue, variance_pct, activation_score, recommended_action,"
+        " confidence_note, region_narrative, customer_narratives from activation.storylines"
+        " where snapshot_id = 'snap-1' and quarter = $1 and region = 'FR' and segment = 'SVR-RM buyer'",
         Q3,
     )
-    assert await pool.fetchval("select count(*) from activation.storylines") == 6
-    fr_svr_rm = rows[2]
-    assert (fr_svr_rm["region"], fr_svr_rm["segment"]) == ("FR", "SVR-RM buyer")
-    assert fr_svr_rm["region_narrative"].startswith("FR in Q3 2025: revenue $230.0K")
-    assert fr_svr_rm["customer_narratives"].splitlines()[0].endswith("Next quarter (Q4 2025) SVR-RM forecast $130.0K.")
+    variance = round((184_000.0 / 245_500.0 - 1.0) * 100.0, 1)  # -25.1
+    score = round(100.0 * (0.25 * 3 / 4 + 0.20 * -variance / 100.0), 1)  # no decline, no dormant account
+    assert dict(row) | {"region_narrative": None, "customer_narratives": None} == {
+        "actual_revenue": 215_500.0,
+        "forecast_revenue": round(184_000.0 * 215_500.0 / 245_500.0, 2),
+        "variance_pct": variance,
+        "activation_score": score,
+        "recommended_action": "Cross-sell C2 to SVR-RM buyers",
+        "confidence_note": "Region forecast allocated by revenue share.",
+        "region_narrative": None,
+        "customer_narratives": None,
+    }
+    assert row["region_narrative"].startswith("FR in Q3 2025: revenue $245.5K (QoQ +36.4%, YoY n/a)")
+    assert [line.split(" (")[0] for line in row["customer_narratives"].splitlines()] == ["Acme", "Dune", "Beta", "Hugo"]
+    assert row["customer_narratives"].splitlines()[0].endswith("Next quarter (Q4 2025) SVR-RM forecast $130.0K.")
 
 
 async def test_activation_log_and_alerts_record_the_delivery_results(pool: asyncpg.Pool) -> None:
