@@ -2,6 +2,10 @@
 hand below, the marts the project's own `dbt build` makes of them (as the transform runs it), and forecasts of
 two forecast runs, in a database the tests clone.
 
+The snapshot's marts are set aside in a schema of their own (SNAPSHOT_MARTS, the schema forecast.published
+names), and the stable names (`marts.*`) show other, empty tables, as when another snapshot has been published
+since: activation must read the schema its event names.
+
 Imported by conftest.py (fixtures), test_warehouse.py and test_handlers.py (the truth the marts hold).
 """
 
@@ -31,6 +35,8 @@ DBT_DIR = REPO / "dbt"
 DBT = Path(sys.executable).parent / "dbt"
 MAPPING_DIR = REPO / "data" / "mapping_table"
 SNAPSHOT_ID = "activation-test-snapshot"
+SNAPSHOT_MARTS = "marts_activation_test"  # where this snapshot's marts are (forecast.published marts_schema)
+MART_TABLES = ("commercial_activation_snapshot", "c2_adoption_scorecard", "svr_rm_customer_quarterly")
 
 Y_AGO, Q4_24, Q1, Q2, Q3, Q4 = (
     date(2024, 7, 1), date(2024, 10, 1), date(2025, 1, 1), date(2025, 4, 1), date(2025, 7, 1), date(2025, 10, 1)
@@ -183,10 +189,14 @@ async def load_snapshot(dsn: str) -> None:
         await connection.close()
 
 
-async def add_forecasts(dsn: str) -> None:
-    """The forecasts of two forecast runs of the snapshot."""
+async def set_aside_and_add_forecasts(dsn: str) -> None:
+    """The snapshot's marts moved to a schema of their own, empty tables under the stable names, and the
+    forecasts of two forecast runs of the snapshot."""
     connection = await asyncpg.connect(dsn)
     try:
+        await connection.execute(f"alter schema marts rename to {SNAPSHOT_MARTS}; create schema marts")
+        for table in MART_TABLES:
+            await connection.execute(f"create table marts.{table} (like {SNAPSHOT_MARTS}.{table})")
         await connection.executemany(INSERT_SELLOUT, [(run, SNAPSHOT_ID, *rest) for run, *rest in SELLOUT_ROWS])
         await connection.executemany(INSERT_SVR_RM, [(run, SNAPSHOT_ID, *rest) for run, *rest in SVR_RM_FORECAST_ROWS])
     finally:
@@ -194,8 +204,8 @@ async def add_forecasts(dsn: str) -> None:
 
 
 def build_marts_database(admin_dsn: str, target: Path) -> str:
-    """A new database with every migration, the raw lines above, the marts `dbt build` makes of them and the
-    forecasts."""
+    """A new database with every migration, the raw lines above, the marts `dbt build` makes of them (set aside
+    in SNAPSHOT_MARTS) and the forecasts."""
     name = f"activation_marts_{uuid.uuid4().hex[:12]}"
     asyncio.run(execute(admin_dsn, f"create database {name}"))
     dsn = database_dsn(admin_dsn, name)
@@ -213,5 +223,5 @@ def build_marts_database(admin_dsn: str, target: Path) -> str:
         check=False,
     )
     assert build.returncode == 0, build.stdout[-5000:]
-    asyncio.run(add_forecasts(dsn))
+    asyncio.run(set_aside_and_add_forecasts(dsn))
     return name

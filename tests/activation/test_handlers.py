@@ -12,7 +12,7 @@ import asyncpg
 import pytest
 from activation_events import forecast_event
 from activation_fakes import LocalHTTPServer, Request
-from activation_marts import FORECAST_RUN
+from activation_marts import FORECAST_RUN, SNAPSHOT_MARTS
 from faststream.nats import NatsBroker
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.trace import TracerProvider
@@ -79,7 +79,7 @@ async def test_a_forecast_becomes_storylines_a_summary_lineage_and_a_recorded_co
         telemetry=Telemetry(tracer_provider=TracerProvider(), meter_provider=MeterProvider()),
         pool_holder=[pool],
     )
-    event = forecast_event().model_copy(update={"forecast_run_id": FORECAST_RUN})
+    event = forecast_event().model_copy(update={"forecast_run_id": FORECAST_RUN, "marts_schema": SNAPSHOT_MARTS})
 
     outcome = await activate(service, event)
 

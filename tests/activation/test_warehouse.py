@@ -15,8 +15,10 @@ from activation_marts import (
     C2_CUSTOMERS_ROWS,
     C2_SCORECARD_ROWS,
     FORECAST_RUN,
+    MART_TABLES,
     Q3,
     Q4,
+    SNAPSHOT_MARTS,
     SNAPSHOT_ROWS,
     SVR_RM_CUSTOMERS_ROWS,
 )
@@ -24,6 +26,7 @@ from polars.testing import assert_frame_equal
 
 from syno_activation import warehouse
 from syno_activation.report import build_report
+from syno_shared.errors import InputRejected
 from syno_shared.events import ActivationCompleted, DeliveryResult, PipelineFailed
 
 pytestmark = pytest.mark.integration
@@ -33,8 +36,11 @@ def frame(rows: list[tuple[object, ...]], schema: dict[str, pl.DataType | type[p
     return pl.DataFrame(rows, schema=schema, orient="row")
 
 
-async def test_inputs_are_the_marts_and_the_forecasts_of_the_event_run(pool: asyncpg.Pool) -> None:
-    inputs = await warehouse.fetch_inputs(pool, FORECAST_RUN)
+async def test_inputs_are_the_snapshots_marts_and_the_forecasts_of_the_event_run(pool: asyncpg.Pool) -> None:
+    """The stable names show other (empty) marts: only the schema the event names holds the snapshot."""
+    assert [await pool.fetchval(f"select count(*) from marts.{table}") for table in MART_TABLES] == [0, 0, 0]
+
+    inputs = await warehouse.fetch_inputs(pool, marts_schema=SNAPSHOT_MARTS, forecast_run_id=FORECAST_RUN)
 
     assert_frame_equal(
         inputs.snapshot, frame(SNAPSHOT_ROWS, warehouse.ACTIVATION_SNAPSHOT_SCHEMA), check_row_order=False
@@ -54,10 +60,24 @@ async def test_inputs_are_the_marts_and_the_forecasts_of_the_event_run(pool: asy
     assert sorted(inputs.c2_customers.rows()) == C2_CUSTOMERS_ROWS
 
 
+async def test_a_marts_schema_that_is_gone_is_rejected_with_its_name(pool: asyncpg.Pool) -> None:
+    with pytest.raises(InputRejected, match="'marts_dropped_since' does not exist") as raised:
+        await warehouse.fetch_inputs(pool, marts_schema="marts_dropped_since", forecast_run_id=FORECAST_RUN)
+    assert raised.value.code == "marts_missing"
+
+
+@pytest.mark.parametrize("name", ['marts"; drop schema ops cascade; --', "Marts", "marts.x", "", "1marts", "m" * 64])
+def test_a_marts_schema_is_quoted_only_when_it_is_a_schema_name(name: str) -> None:
+    assert warehouse.quote_schema("marts_2025_ab12") == '"marts_2025_ab12"'
+    with pytest.raises(InputRejected):
+        warehouse.quote_schema(name)
+
+
 async def test_storylines_are_replaced_with_their_narratives(pool: asyncpg.Pool) -> None:
     """FR's SVR-RM buyers in Q3 2025: Acme 125K, Dune 50K, Beta 30K and Hugo 10.5K (215.5K of FR's 245.5K; Q2:
     160K); FR's Q4 forecast of 184K is shared by revenue; Acme, Dune and Hugo buy SVR-RM without C2."""
-    report = build_report(await warehouse.fetch_inputs(pool, FORECAST_RUN), target_quarter=Q4)
+    inputs = await warehouse.fetch_inputs(pool, marts_schema=SNAPSHOT_MARTS, forecast_run_id=FORECAST_RUN)
+    report = build_report(inputs, target_quarter=Q4)
     await warehouse.replace_storylines(pool, "snap-1", report.storylines)
     await warehouse.replace_storylines(pool, "snap-1", report.storylines)  # a redelivery writes the same rows
 

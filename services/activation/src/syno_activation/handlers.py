@@ -64,7 +64,9 @@ async def alert(service: ActivationService, failure: PipelineFailed) -> None:
 async def activate(service: ActivationService, event: ForecastPublished) -> StageOutcome:
     settings, pool = service.settings.activation, service.pool
     with tracer.start_as_current_span("activation.storylines"):
-        inputs = await warehouse.fetch_inputs(pool, event.forecast_run_id)
+        inputs = await warehouse.fetch_inputs(
+            pool, marts_schema=event.marts_schema, forecast_run_id=event.forecast_run_id
+        )
         report = build_report(inputs, target_quarter=event.target_quarter)
         await warehouse.replace_storylines(pool, event.snapshot_id, report.storylines)
 

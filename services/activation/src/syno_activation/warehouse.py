@@ -1,9 +1,15 @@
-"""The activation service's database edge: marts and forecasts in, storylines and the logs out."""
+"""The activation service's database edge: marts and forecasts in, storylines and the logs out.
+
+The marts are read from the schema forecast.published names (`marts_schema`: the snapshot's own marts), never
+from the stable `marts.*` names, which may show another snapshot by the time activation runs. The mart queries
+below name that schema `{marts}`; `mart_query` fills it in, quoted.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 from typing import Final
 
 import asyncpg
@@ -11,11 +17,12 @@ import polars as pl
 
 from syno_activation.report import ActivationInputs
 from syno_shared import bus, db
-from syno_shared.events import ActivationCompleted, DeliveryResult, PipelineFailed
+from syno_shared.errors import InputRejected
+from syno_shared.events import SCHEMA_NAME_PATTERN, ActivationCompleted, DeliveryResult, PipelineFailed
 
 ACTIVATION_SNAPSHOT_QUERY: Final = (
     "select quarter, region, customer, segment, revenue_usd::float8, qoq_change::float8, yoy_change::float8,"
-    " has_c2, signal from marts.commercial_activation_snapshot"
+    " has_c2, signal from {marts}.commercial_activation_snapshot"
 )
 ACTIVATION_SNAPSHOT_SCHEMA: Final = {
     "quarter": pl.Date,
@@ -41,7 +48,7 @@ CUSTOMER_FORECASTS_QUERY: Final = (
 CUSTOMER_FORECASTS_SCHEMA: Final = {"target_quarter": pl.Date, "customer": pl.String, "forecast_revenue": pl.Float64}
 
 C2_SCORECARD_QUERY: Final = (
-    "select quarter, c2_service_family, region, revenue_usd::float8 from marts.c2_adoption_scorecard"
+    "select quarter, c2_service_family, region, revenue_usd::float8 from {marts}.c2_adoption_scorecard"
 )
 C2_SCORECARD_SCHEMA: Final = {
     "quarter": pl.Date,
@@ -54,8 +61,8 @@ C2_SCORECARD_SCHEMA: Final = {
 # mart has no region).
 SVR_RM_CUSTOMERS_QUERY: Final = (
     "select distinct svr_rm.quarter, activation.region, svr_rm.customer"
-    " from marts.svr_rm_customer_quarterly as svr_rm"
-    " join marts.commercial_activation_snapshot as activation"
+    " from {marts}.svr_rm_customer_quarterly as svr_rm"
+    " join {marts}.commercial_activation_snapshot as activation"
     "  on activation.quarter = svr_rm.quarter and activation.customer = svr_rm.customer"
     "  and activation.revenue_usd > 0"
     " where svr_rm.quantity > 0"
@@ -65,25 +72,52 @@ SVR_RM_CUSTOMERS_SCHEMA: Final = {"quarter": pl.Date, "region": pl.String, "cust
 # Customers with C2 in a quarter. No mart has C2 sales per customer and quarter yet: this reads the C2
 # adopters (bought C2 up to the quarter) that bought anything in the quarter.
 C2_CUSTOMERS_QUERY: Final = (
-    "select distinct quarter, customer from marts.commercial_activation_snapshot where has_c2 and revenue_usd > 0"
+    "select distinct quarter, customer from {marts}.commercial_activation_snapshot where has_c2 and revenue_usd > 0"
 )
 C2_CUSTOMERS_SCHEMA: Final = {"quarter": pl.Date, "customer": pl.String}
 
 
-async def fetch_inputs(pool: asyncpg.Pool, forecast_run_id: str) -> ActivationInputs:
-    """The marts as published, and the forecasts of the run that published forecast.published."""
-    return ActivationInputs(
-        snapshot=await db.fetch_frame(pool, ACTIVATION_SNAPSHOT_QUERY, schema=ACTIVATION_SNAPSHOT_SCHEMA),
-        region_forecasts=await db.fetch_frame(
-            pool, REGION_FORECASTS_QUERY, forecast_run_id, schema=REGION_FORECASTS_SCHEMA
-        ),
-        customer_forecasts=await db.fetch_frame(
-            pool, CUSTOMER_FORECASTS_QUERY, forecast_run_id, schema=CUSTOMER_FORECASTS_SCHEMA
-        ),
-        c2_scorecard=await db.fetch_frame(pool, C2_SCORECARD_QUERY, schema=C2_SCORECARD_SCHEMA),
-        svr_rm_customers=await db.fetch_frame(pool, SVR_RM_CUSTOMERS_QUERY, schema=SVR_RM_CUSTOMERS_SCHEMA),
-        c2_customers=await db.fetch_frame(pool, C2_CUSTOMERS_QUERY, schema=C2_CUSTOMERS_SCHEMA),
-    )
+_SCHEMA_NAME: Final = re.compile(SCHEMA_NAME_PATTERN)
+
+
+def quote_schema(name: str) -> str:
+    """`name` as a double-quoted SQL identifier, once it matches the events' schema-name pattern (lower-case
+    letters, digits and underscores: nothing that could end the quotes). asyncpg binds values, not identifiers."""
+    if not _SCHEMA_NAME.fullmatch(name):
+        raise InputRejected(f"marts schema {name!r} is not a schema name ({SCHEMA_NAME_PATTERN})", code="bad_event")
+    return f'"{name}"'
+
+
+def mart_query(query: str, marts_schema: str) -> str:
+    """A mart query reading the snapshot's marts in `marts_schema`."""
+    return query.format(marts=quote_schema(marts_schema))
+
+
+async def fetch_inputs(pool: asyncpg.Pool, *, marts_schema: str, forecast_run_id: str) -> ActivationInputs:
+    """The snapshot's marts (in `marts_schema`, as forecast.published names it) and the forecasts of the run
+    that published it, read in one read-only repeatable-read transaction (one consistent view of both)."""
+    quote_schema(marts_schema)  # a name that is no schema name is rejected before any SQL sees it
+    async with pool.acquire() as connection, connection.transaction(isolation="repeatable_read", readonly=True):
+        if await connection.fetchval("select to_regnamespace($1)", marts_schema) is None:
+            raise InputRejected(
+                f"the snapshot's marts schema {marts_schema!r} does not exist (dropped since, or never built)",
+                code="marts_missing",
+            )
+
+        async def marts(query: str, schema: Mapping[str, pl.DataType | type[pl.DataType]]) -> pl.DataFrame:
+            return await db.fetch_frame(connection, mart_query(query, marts_schema), schema=schema)
+
+        async def forecasts(query: str, schema: Mapping[str, pl.DataType | type[pl.DataType]]) -> pl.DataFrame:
+            return await db.fetch_frame(connection, query, forecast_run_id, schema=schema)
+
+        return ActivationInputs(
+            snapshot=await marts(ACTIVATION_SNAPSHOT_QUERY, ACTIVATION_SNAPSHOT_SCHEMA),
+            region_forecasts=await forecasts(REGION_FORECASTS_QUERY, REGION_FORECASTS_SCHEMA),
+            customer_forecasts=await forecasts(CUSTOMER_FORECASTS_QUERY, CUSTOMER_FORECASTS_SCHEMA),
+            c2_scorecard=await marts(C2_SCORECARD_QUERY, C2_SCORECARD_SCHEMA),
+            svr_rm_customers=await marts(SVR_RM_CUSTOMERS_QUERY, SVR_RM_CUSTOMERS_SCHEMA),
+            c2_customers=await marts(C2_CUSTOMERS_QUERY, C2_CUSTOMERS_SCHEMA),
+        )
 
 
 async def replace_storylines(pool: asyncpg.Pool, snapshot_id: str, storylines: pl.DataFrame) -> None:
