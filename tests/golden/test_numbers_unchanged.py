@@ -1,20 +1,21 @@
 """The numbers the pipeline publishes are the ones it published before the architecture rework.
 
-`before_refactor_seed11_20k.json` holds the fingerprints (tests/golden/fingerprint.py) of every mart
-and forecast table after the code at commit 0c2b2f3 ran the sample workbook of seed 11 (20,000 lines
-a year, byte-identical for the seed) through the four services. This test runs today's services on
-the same bytes and compares, table by table and column by column. Renamed columns are mapped; the one
-intended change (C2 Surveillance lines on a C2 sheet are no longer counted as C2) is listed apart.
+`before_refactor_seed11_20k.json.gz` holds every mart and forecast table (tests/golden/tables.py) after
+the code at commit 0c2b2f3 ran the sample workbook of seed 11 (20,000 lines a year, byte-identical for
+the seed) through the four services. This test runs today's services on the same bytes and compares,
+table by table and value by value. Renamed columns are mapped. The one intended change, C2 Surveillance
+lines on a C2 sheet no longer counted as C2, is checked for exactly what it must move and nothing else.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 
 from syno_cli.main import drop_on_share, ensure_stream, service_processes, wait_for_run
 from syno_sample.workbook import SampleSpec, write_workbook
@@ -22,50 +23,33 @@ from syno_shared.embedded import EmbeddedNats, Endpoints
 from syno_shared.fingerprint import file_sha256
 from syno_shared.settings import Settings
 
-from .fingerprint import table_fingerprints
+from .tables import differences, load, read_tables
 
 pytestmark = pytest.mark.e2e
 
-GOLDEN = Path(__file__).with_name("before_refactor_seed11_20k.json")
+GOLDEN = Path(__file__).with_name("before_refactor_seed11_20k.json.gz")
 SAMPLE_SHA256 = "8ca0839f0a8beab480cf784d61d7edd8826ea2f3f7fc93383ac75e82d56062b4"
-# One name end to end: the marts used to rename these two raw columns.
-RENAMED = {"type": "product_type", "service_family": "c2_service_family", "plan_variant": "c2_plan"}
-# Tables whose numbers changed on purpose, with the reason (checked by their own tests).
-INTENDED_CHANGES: dict[str, str] = {
-    "marts.c2_adoption_scorecard": (
-        "C2 Surveillance lines on C2 sheets are no longer C2 (tests/transform/test_classification_in_marts.py)"
-    ),
-    "forecast.c2": "trained on the corrected C2 scorecard",
+# One name end to end: the marts used to rename these raw columns.
+RENAMED = {
+    "marts.sellout_quarterly": {"type": "product_type"},
+    "marts.c2_adoption_scorecard": {"service_family": "c2_service_family", "plan_variant": "c2_plan"},
 }
+C2_FIXED = ("marts.c2_adoption_scorecard", "marts.commercial_activation_snapshot", "forecast.c2")
 
 
-def differences(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
-    found = {}
-    for table, old in before.items():
-        new = after[table]
-        columns = [RENAMED.get(name, name) for name in old["columns"]]
-        if new["columns"] != columns:
-            found[table] = {"columns": (columns, new["columns"])}
-        elif (old["rows"], old["column_sha256"], old["sha256"]) != (new["rows"], new["column_sha256"], new["sha256"]):
-            changed = [
-                name for name, a, b in zip(columns, old["column_sha256"], new["column_sha256"], strict=True) if a != b
-            ]
-            found[table] = {"rows": (old["rows"], new["rows"]), "changed_columns": changed}
-    return found
-
-
-def test_every_mart_and_forecast_table_is_unchanged(tmp_path: Path, isolated_pg_dsn: str) -> None:
+def run_pipeline(tmp_path: Path, pg_dsn: str) -> pl.DataFrame:
+    """The seed-11 sample through the four services on a bus of its own; returns the sample's true lines."""
     data_dir = tmp_path / "data"
     mapping_dir = Path(__file__).resolve().parents[2] / "data" / "mapping_table"
     workbook = tmp_path / "golden.xlsx"
-    write_workbook(workbook, SampleSpec(rows_per_year=20_000, seed=11), mapping_dir)
+    report = write_workbook(workbook, SampleSpec(rows_per_year=20_000, seed=11), mapping_dir)
     assert file_sha256(workbook) == SAMPLE_SHA256, "the sample generator no longer writes the same bytes"
     settings = Settings(data_dir=data_dir, mapping_dir=mapping_dir)
     (tmp_path / "nats").mkdir()
-    nats_server = EmbeddedNats(tmp_path / "nats")  # a bus of its own: no other test's message reaches these services
+    nats_server = EmbeddedNats(tmp_path / "nats")  # no other test's message reaches these services
     nats_server.start()
     try:
-        endpoints = Endpoints(nats_server.url, isolated_pg_dsn, is_nats_embedded=True, is_pg_embedded=True)
+        endpoints = Endpoints(nats_server.url, pg_dsn, is_nats_embedded=True, is_pg_embedded=True)
         asyncio.run(ensure_stream(endpoints.nats_url, settings.stream_name))
 
         async def follow() -> tuple[str, dict[str, dict[str, object]]]:
@@ -79,8 +63,48 @@ def test_every_mart_and_forecast_table_is_unchanged(tmp_path: Path, isolated_pg_
     finally:
         nats_server.stop()
     assert status == "succeeded", events
+    return report.truth
 
-    after = asyncio.run(table_fingerprints(isolated_pg_dsn))
-    before = json.loads(GOLDEN.read_text())
-    changed = differences(before, after)
-    assert {table: changed[table] for table in changed if table not in INTENDED_CHANGES} == {}
+
+def frame(copy: dict[str, Any]) -> pl.DataFrame:
+    return pl.DataFrame(copy["rows"], schema=copy["columns"], orient="row", infer_schema_length=None)
+
+
+def test_every_mart_and_forecast_table_is_unchanged(tmp_path: Path, isolated_pg_dsn: str) -> None:
+    truth = run_pipeline(tmp_path, isolated_pg_dsn)
+    before, after = load(GOLDEN), asyncio.run(read_tables(isolated_pg_dsn))
+    changed = differences(before, after, RENAMED)
+    assert {table: changed[table] for table in changed if table not in C2_FIXED} == {}
+
+    # The intended fix, checked against the sample's truth: C2 Surveillance on the C2 sheets was counted as
+    # C2 (service family UNKNOWN). Its revenue leaves the C2 scorecard, and only it.
+    surveillance = truth.filter(pl.col("source_sheet").str.ends_with("-C2") & pl.col("c2_service_family").is_null())
+    assert surveillance.height > 0
+    old_c2, new_c2 = frame(before["marts.c2_adoption_scorecard"]), frame(after["marts.c2_adoption_scorecard"])
+    assert new_c2["revenue_usd"].sum() == pytest.approx(
+        old_c2["revenue_usd"].sum() - surveillance["revenue_usd"].sum(), rel=1e-9
+    )
+    by_family_before = dict(old_c2.group_by("service_family").agg(pl.sum("revenue_usd")).iter_rows())
+    by_family_now = dict(new_c2.group_by("c2_service_family").agg(pl.sum("revenue_usd")).iter_rows())
+    by_family_before["UNKNOWN"] -= surveillance["revenue_usd"].sum()  # where those lines were counted
+    assert by_family_now == pytest.approx(by_family_before, rel=1e-9)
+
+    # Customers who bought C2 Surveillance only change segment (no longer "C2 only"); every amount stays.
+    old_activation = frame(before["marts.commercial_activation_snapshot"])
+    new_activation = frame(after["marts.commercial_activation_snapshot"])
+    amounts = ["quarter", "region", "customer", "revenue_usd", "qoq_change", "yoy_change"]
+    assert_frame_equal(
+        old_activation.select(amounts).sort(amounts[:3]), new_activation.select(amounts).sort(amounts[:3]), rel_tol=1e-9
+    )
+    moved = old_activation.join(new_activation, on=["quarter", "region", "customer"], suffix="_now").filter(
+        pl.col("segment") != pl.col("segment_now")
+    )
+    assert set(moved["segment"]) == {"C2 only"} and set(moved["customer"]) <= set(surveillance["customer"])
+
+    # The C2 forecasts change only for the UNKNOWN family, whose history held the miscounted lines.
+    old_forecast, new_forecast = frame(before["forecast.c2"]), frame(after["forecast.c2"])
+    assert (
+        old_forecast.filter(pl.col("service_family") != "UNKNOWN")
+        .sort("service_family", "metric")
+        .equals(new_forecast.filter(pl.col("service_family") != "UNKNOWN").sort("service_family", "metric"))
+    )

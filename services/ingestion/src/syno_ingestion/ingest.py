@@ -22,7 +22,7 @@ from syno_ingestion import manifest, share
 from syno_ingestion.settings import IngestionService
 from syno_ingestion.validation import snapshot_delta
 from syno_ingestion.workbook import SheetParquet, split_sheets
-from syno_shared import bus, db
+from syno_shared import bus, db, faults
 from syno_shared.contract import CONTRACT_VERSION
 from syno_shared.errors import InputRejected, SynoError
 from syno_shared.events import SheetLanded, WorkbookLanded
@@ -156,6 +156,7 @@ async def land_workbook(
         await quarantine(service, path, snapshot_id, run_id, error)
         raise
     split_seconds = time.perf_counter() - split_started
+    faults.at("ingestion.after_split")
 
     landed_sheets = [landed_sheet(sheet, settings.data_dir) for sheet in sheets]
     sheet_summary = {
@@ -201,6 +202,7 @@ async def land_workbook(
             subject=bus.WORKBOOK_LANDED,
             event_json=event.model_dump_json(),
         )
+    faults.at("ingestion.after_manifest")
     share.move(path, stored_path)
     files_counter.add(1, {"outcome": "accepted"})
     for sheet in landed_sheets:

