@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import csv
+import hashlib
 import re
 from collections import Counter
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -16,12 +15,10 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from syno_sample.workbook import (
-    CATALOGUE,
     TRUTH_COLUMNS,
     UNMAPPED_COUNTRY,
     UNMAPPED_CURRENCY,
     UNMAPPED_REGION,
-    CatalogueEntry,
     SampleReport,
     SampleSpec,
     generate_sales,
@@ -32,6 +29,7 @@ from syno_shared.contract import WORKBOOK_COLUMNS, sheet_kind
 
 MAPPING_DIR = Path(__file__).resolve().parents[2] / "data" / "mapping_table"
 HEADER = list(WORKBOOK_COLUMNS)
+SEED11_2K_SHA256 = "5dac856bd3871c797a2143ac3bc5318e608d95433f952ca782e1e9ca330dc9de"
 SMALL = SampleSpec(years=(2023, 2024), rows_per_year=2_000, seed=3, unmapped_share=0.01)
 
 
@@ -65,6 +63,13 @@ def test_same_seed_gives_the_same_truth_and_the_same_workbook_bytes(tmp_path: Pa
     assert (tmp_path / "a.xlsx").read_bytes() == (tmp_path / "b.xlsx").read_bytes()
     other = generate_sales(SampleSpec(years=(2024,), rows_per_year=500, seed=6), MAPPING_DIR)
     assert not other.equals(first.truth)
+
+
+def test_a_seed_keeps_its_workbook_bytes(tmp_path: Path) -> None:
+    """Pinned: the random streams are drawn in the same order as when this hash was recorded."""
+    path = tmp_path / "seed11.xlsx"
+    write_workbook(path, SampleSpec(rows_per_year=2_000, seed=11), MAPPING_DIR)
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == SEED11_2K_SHA256
 
 
 def test_sheets_are_one_per_year_and_kind_with_the_contract_header(written: SampleReport) -> None:
@@ -103,87 +108,6 @@ def test_each_sheet_reads_back_with_its_data_rows(written: SampleReport) -> None
     assert all(c2[year] == round(hardware[year] * SMALL.c2_share) for year in hardware)
 
 
-# --------------------------------------------------------------------------- catalogue cross-check
-
-
-def _normalise(name: str) -> str:
-    return re.sub(r"^\([^)]*\)", "", name.strip().upper()).strip()
-
-
-def _rules(stage: str) -> list[dict[str, str]]:
-    with (MAPPING_DIR / "product_rules.csv").open(newline="", encoding="utf-8") as handle:
-        rows = [row for row in csv.DictReader(handle) if row["stage"] == stage]
-    return sorted(rows, key=lambda row: int(row["order"]))
-
-
-def _matches(rule: dict[str, str], name: str) -> bool:
-    return re.search(rule["pattern"], name) is not None and (
-        not rule["and_pattern"] or re.search(rule["and_pattern"], name) is not None
-    )
-
-
-def _c2_keywords() -> dict[str, list[tuple[str, str]]]:
-    with (MAPPING_DIR / "c2_keywords.csv").open(newline="", encoding="utf-8") as handle:
-        rows = sorted(csv.DictReader(handle), key=lambda row: (row["field"], int(row["order"])))
-    fields: dict[str, list[tuple[str, str]]] = {}
-    for row in rows:
-        fields.setdefault(row["field"], []).append((row["keyword"], row["value"]))
-    return fields
-
-
-def _first_keyword(keywords: list[tuple[str, str]], name: str) -> str:
-    return next((value for keyword, value in keywords if keyword in name), "UNKNOWN")
-
-
-def _leftmost_keyword(keywords: list[tuple[str, str]], name: str) -> str:
-    found = sorted((name.find(keyword), value) for keyword, value in keywords if keyword in name)
-    return found[0][1] if found else "UNKNOWN"
-
-
-@dataclass(frozen=True)
-class _Classified:
-    product_type: str
-    sub_cat: str | None
-    c2: tuple[str | None, str | None, str | None] | None
-
-
-def _classify(name: str) -> _Classified:
-    """product_rules.csv and c2_keywords.csv applied with `re`, as DESIGN.md section 4 states them."""
-    product = _normalise(name)
-    product_type = next(rule["type"] for rule in _rules("type") if _matches(rule, product))
-    sub_cats = [rule for rule in _rules("sub_cat") if rule["when_type"] == product_type]
-    sub_cat = next((rule["sub_cat"] for rule in sub_cats if _matches(rule, product)), None)
-    if product_type not in ("C2-SAAS", "C2-HYBRID"):
-        return _Classified(product_type, sub_cat, None)
-    keywords = _c2_keywords()
-    c2 = (
-        _first_keyword(keywords["service_family"], product),
-        _first_keyword(keywords["capacity"], product),
-        _first_keyword(keywords["plan"], product),
-    )
-    leftmost = tuple(_leftmost_keyword(keywords[f], product) for f in ("service_family", "capacity", "plan"))
-    assert leftmost == c2, f"{name}: keyword order and position disagree"
-    return _Classified(product_type, sub_cat or "C2-{}-{}-{}".format(*c2), c2)
-
-
-@pytest.mark.parametrize("entry", CATALOGUE, ids=lambda entry: entry.name)
-def test_catalogue_classification_follows_the_mapping_tables(entry: CatalogueEntry) -> None:
-    classified = _classify(entry.name)
-    c2 = (entry.c2_service_family, entry.c2_capacity, entry.c2_plan)
-    assert classified == _Classified(entry.product_type, entry.sub_cat, None if c2 == (None, None, None) else c2)
-    assert _classify(f"  (EOL) {entry.name.lower()} ") == classified
-    tier = re.fullmatch(r"SVR-RM-[A-Z]+-(T[1-5])", entry.sub_cat)
-    assert entry.tier == (tier.group(1) if tier else None)
-    assert (entry.sheet_kind == "c2") == (entry.product_type.startswith("C2-") or entry.name.startswith("C2 "))
-
-
-def test_catalogue_covers_every_rackmount_tier_and_product_type() -> None:
-    assert {e.tier for e in CATALOGUE} == {None, "T1", "T2", "T3", "T4", "T5"}
-    types = {rule["type"] for rule in _rules("type")}
-    assert {e.product_type for e in CATALOGUE} == types
-    assert len({e.product for e in CATALOGUE}) == len(CATALOGUE)
-
-
 # --------------------------------------------------------------------------- messiness and truth
 
 
@@ -214,6 +138,10 @@ def test_the_workbook_contains_each_kind_of_messiness(cells: dict[str, list[tupl
     assert UNMAPPED_CURRENCY in column["Currency"]
     assert UNMAPPED_COUNTRY in column["Country"]
     assert any(isinstance(v, str) and not v.isascii() for v in column["Customer"])
+
+
+def _normalise(name: str) -> str:
+    return re.sub(r"^\([^)]*\)", "", name.strip().upper()).strip()
 
 
 def _text(value: object) -> str | None:
