@@ -29,6 +29,7 @@ from syno_forecast.training import training_set
 from syno_shared import db
 from syno_shared.bus import create_broker
 from syno_shared.embedded import Endpoints
+from syno_shared.errors import InputRejected
 from syno_shared.events import ForecastPublished, MartsReady, QualityFacts, SnapshotDelta, WorkbookFacts
 from syno_shared.stage import StageOutcome
 from syno_shared.telemetry import Telemetry, setup_telemetry
@@ -121,9 +122,50 @@ def published(outcome: StageOutcome) -> ForecastPublished:
 def test_the_training_set_read_from_the_marts_is_the_truth_behind_the_raw_lines(harness: Harness) -> None:
     """Tier, customer, C2 and regional series come out of the dbt marts with the quarterly totals of the
     raw lines, the partial quarter included (the series builder keeps it apart)."""
-    marts = harness.loop.run_until_complete(warehouse.fetch_marts(harness.pool))
+    marts = harness.loop.run_until_complete(warehouse.fetch_marts(harness.pool, "marts"))
     series = training_set(marts, LAST_COMPLETE, top_n=20)
     assert_frame_equal(series.sort("series_id", "quarter"), expected_training_set())
+
+
+def test_the_forecast_reads_the_marts_schema_its_event_names(harness: Harness) -> None:
+    """A snapshot's marts live in its build's schema: the forecast trains on the schema marts.ready names (here a
+    copy of the marts with every amount doubled), not on the stable names, and says so on forecast.published."""
+    build = "b_0123456789ab_cdef0123_marts"
+    statements = [f"create schema {build}"] + [
+        f"create table {build}.{mart} as select * from marts.{mart}"
+        for mart in ("svr_rm_quarterly", "svr_rm_customer_quarterly", "c2_adoption_scorecard", "sellout_quarterly")
+    ]
+    statements += [
+        f"update {build}.svr_rm_quarterly set quantity = 2 * quantity, revenue_usd = 2 * revenue_usd",
+        f"update {build}.svr_rm_customer_quarterly set quantity = 2 * quantity, revenue_usd = 2 * revenue_usd",
+        f"update {build}.c2_adoption_scorecard set active_customers = 2 * active_customers,"
+        " revenue_usd = 2 * revenue_usd",
+        f"update {build}.sellout_quarterly set revenue_usd = 2 * revenue_usd",
+    ]
+    for statement in statements:
+        harness.loop.run_until_complete(harness.pool.execute(statement))
+
+    marts = harness.loop.run_until_complete(warehouse.fetch_marts(harness.pool, build))
+
+    doubled = expected_training_set().with_columns(pl.col("value") * 2)
+    assert_frame_equal(training_set(marts, LAST_COMPLETE, top_n=20).sort("series_id", "quarter"), doubled)
+    harness.start_replicas(ForecastSettings(processes=0, models=CHEAP), ["replica-a"])
+    event = marts_ready().model_copy(update={"marts_schema": build})
+    outcome = harness.forecast(event)
+    assert published(outcome).marts_schema == build
+    t1 = harness.fetch(
+        "select point from forecast.svr_rm where snapshot_id = $1 and cohort = 'overall' and tier = 'T1'"
+        " and metric = 'revenue_usd'",
+        event.snapshot_id,
+    )
+    assert t1["point"].item() == pytest.approx(200.0, rel=0.02)  # Q1 of the doubled yearly 200/400/600/800
+
+
+def test_marts_that_are_no_longer_kept_reject_the_event(harness: Harness) -> None:
+    """A marts.ready naming a build retention has dropped fails once, with a reason, instead of being retried."""
+    with pytest.raises(InputRejected) as caught:
+        harness.loop.run_until_complete(warehouse.fetch_marts(harness.pool, "b_0123456789ab_00000000_marts"))
+    assert caught.value.code == "marts_not_kept"
 
 
 def test_marts_to_forecast_tables_with_a_known_next_value(harness: Harness) -> None:

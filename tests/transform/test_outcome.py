@@ -35,7 +35,8 @@ def build(*, is_success: bool = True, tests_failed: int = 0, failed_nodes: tuple
         is_success=is_success,
         invocation_id="inv-1",
         models_built=["model.syno.sellout_quarterly"],
-        marts=["marts.sellout_quarterly"],
+        marts=["sellout_quarterly"],
+        marts_schema="b_0123456789ab_cdef0123_marts",
         tests_passed=7,
         tests_warned=1,
         tests_failed=tests_failed,
@@ -55,7 +56,7 @@ def test_a_failing_dbt_test_stops_the_run_naming_the_failing_nodes() -> None:
     assert failure is not None
     assert (failure.code, failure.message) == (
         "dbt_test_failed",
-        "dbt build failed (1 tests failed): test.syno.not_null_x; the previous marts were kept",
+        "dbt build failed (1 tests failed): test.syno.not_null_x; nothing was published",
     )
     assert [error.code for error in [build_failure(build(is_success=False))] if error] == ["dbt_build_failed"]
     assert build_failure(build()) is None
@@ -73,7 +74,8 @@ def test_only_failed_gates_at_error_severity_stop_the_run() -> None:
 
     assert [breach.name for breach in breaches] == ["null_share", "reconciliation"]
     assert gates_failure(breaches).message == (
-        "quality gates breached: null_share (null_share detail); reconciliation (reconciliation detail)"
+        "quality gates breached: null_share (null_share detail); reconciliation (reconciliation detail);"
+        " nothing was published"
     )
 
 
@@ -111,7 +113,8 @@ def test_the_most_frequent_unconvertible_cells_first_within_the_limit() -> None:
     ]
 
 
-def test_marts_ready_carries_the_file_facts_and_the_snapshot_quality() -> None:
+def test_marts_ready_names_the_build_and_carries_the_file_facts_and_the_snapshot_quality() -> None:
+    """Where the snapshot's marts are (its build's schema) and whether people see them, beside the file's facts."""
     delta = SnapshotDelta(is_first=False, previous_snapshot_id="old", rows={"2024": 12})
     landed = WorkbookLanded(
         run_id="run-1",
@@ -143,12 +146,22 @@ def test_marts_ready_carries_the_file_facts_and_the_snapshot_quality() -> None:
     )
     gates = [gate("row_count_delta", passed=True)]
 
-    ready = marts_ready(landed, build=build(), cleaned=cleaned, gates=gates, mart_rows={"marts.sellout_quarterly": 4})
+    ready = marts_ready(
+        landed,
+        build=build(),
+        cleaned=cleaned,
+        gates=gates,
+        mart_rows={"marts.sellout_quarterly": 4},
+        publication="kept_aside_older",
+    )
 
     assert ready.model_dump(exclude={"produced_at"}) == {
         "schema_version": 2,
         "run_id": "run-1",
         "snapshot_id": "snap-1",
+        "marts_schema": "b_0123456789ab_cdef0123_marts",
+        "is_published": False,
+        "publication": "kept_aside_older",
         "dbt_invocation_id": "inv-1",
         "models_built": ["model.syno.sellout_quarterly"],
         "mart_rows": {"marts.sellout_quarterly": 4},

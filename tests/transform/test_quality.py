@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
 import polars as pl
 import pytest
 
 from syno_shared.events import QualityGateResult
 from syno_transform.outcome import breached_gates
-from syno_transform.quality import load_gates, run_quality_gates
+from syno_transform.quality import load_gates, run_line_gates, run_mart_gates
 
 GATES = [
     {"name": "row_count_delta", "severity": "error", "max_drop_share": 0.10},
@@ -41,6 +42,30 @@ def by_name(results: list[QualityGateResult]) -> dict[str, QualityGateResult]:
     return {result.name: result for result in results}
 
 
+def run_quality_gates(
+    gates: list[dict[str, object]], *, lines: pl.DataFrame, previous_rows: int | None, mart_quarter_totals: pl.DataFrame
+) -> list[QualityGateResult]:
+    """Both phases, as a run that gets to publication does them: the lines' gates, then the build's."""
+    return [
+        *run_line_gates(gates, lines=lines, previous_rows=previous_rows),
+        *run_mart_gates(gates, lines=lines, mart_quarter_totals=mart_quarter_totals),
+    ]
+
+
+def test_the_gates_over_the_lines_run_alone_before_any_mart_exists() -> None:
+    """row_count_delta, null_share and unmapped_share need no build: they run (and can stop a run) before dbt;
+    reconciliation is the build's gate."""
+    before_dbt = run_line_gates(GATES, lines=lines(), previous_rows=8)
+    after_dbt = run_mart_gates(GATES, lines=lines(), mart_quarter_totals=marts(150.0))
+
+    assert [(gate.name, gate.passed) for gate in before_dbt] == [
+        ("row_count_delta", False),  # 4 lines after 8: half of them gone
+        ("null_share", True),
+        ("unmapped_share", False),
+    ]
+    assert [(gate.name, gate.passed) for gate in after_dbt] == [("reconciliation", True)]
+
+
 def test_each_gate_measures_its_share_or_gap_against_its_limit() -> None:
     results = by_name(run_quality_gates(GATES, lines=lines(), previous_rows=4, mart_quarter_totals=marts(150.0)))
     assert results["row_count_delta"].observed == 0.0 and results["row_count_delta"].passed
@@ -62,11 +87,13 @@ def test_first_snapshot_has_no_row_count_baseline() -> None:
     assert results["row_count_delta"].passed and "no before" in results["row_count_delta"].detail
 
 
-def test_unknown_gate_is_a_configuration_error() -> None:
+def test_unknown_gate_is_a_configuration_error(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unknown quality gate 'typo'"):
-        run_quality_gates(
-            [{"name": "typo", "severity": "error"}], lines=lines(), previous_rows=None, mart_quarter_totals=marts(150.0)
-        )
+        run_line_gates([{"name": "typo", "severity": "error"}], lines=lines(), previous_rows=None)
+    config = tmp_path / "quality.yml"
+    config.write_text("gates:\n  - {name: typo, severity: error}\n")
+    with pytest.raises(ValueError, match="unknown quality gate 'typo'"):
+        load_gates(config)
 
 
 def test_the_shipped_gates_hold_on_consistent_data_and_stop_a_mart_that_lost_a_dollar() -> None:

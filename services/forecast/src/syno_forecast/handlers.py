@@ -98,7 +98,7 @@ async def forecast_snapshot(service: ForecastService, event: MartsReady) -> Stag
     models = configured_models(settings.models)
     forecast_run_id = uuid.uuid4().hex
     with tracer.start_as_current_span("forecast.fetch_training_set"):
-        marts = await warehouse.fetch_marts(service.pool)
+        marts = await warehouse.fetch_marts(service.pool, event.marts_schema)
         series = training.training_set(marts, last_complete_quarter, settings.top_customers)
         quarterly = build_quarterly_series(series, last_complete_quarter=last_complete_quarter)
     batches = make_batches(
@@ -135,6 +135,7 @@ async def forecast_snapshot(service: ForecastService, event: MartsReady) -> Stag
         cohorts=[cohort.to_event() for cohort in cohorts],
         tiers=tables.tier_forecasts(rows.svr_rm),
         tables=list(tables.FORECAST_TABLES),
+        marts_schema=event.marts_schema,
         artifact_path=str(artifact_dir.relative_to(service.settings.data_dir)),
         workbook=event.workbook,
         quality=event.quality,

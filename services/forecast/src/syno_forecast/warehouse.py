@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 
 import asyncpg
@@ -10,15 +11,16 @@ import polars as pl
 
 from syno_forecast.tables import ForecastRows
 from syno_shared import bus, db
-from syno_shared.events import ForecastPublished
+from syno_shared.errors import InputRejected
+from syno_shared.events import SCHEMA_NAME_PATTERN, ForecastPublished
 
 MART_QUERIES: dict[str, tuple[str, dict[str, type[pl.DataType]]]] = {
     "svr_rm_quarterly": (
-        "select quarter, tier, quantity::float8, revenue_usd::float8 from marts.svr_rm_quarterly",
+        "select quarter, tier, quantity::float8, revenue_usd::float8 from {marts}.svr_rm_quarterly",
         {"quarter": pl.Date, "tier": pl.String, "quantity": pl.Float64, "revenue_usd": pl.Float64},
     ),
     "svr_rm_customer_quarterly": (
-        "select quarter, customer, tier, quantity::float8, revenue_usd::float8 from marts.svr_rm_customer_quarterly",
+        "select quarter, customer, tier, quantity::float8, revenue_usd::float8 from {marts}.svr_rm_customer_quarterly",
         {
             "quarter": pl.Date,
             "customer": pl.String,
@@ -29,7 +31,7 @@ MART_QUERIES: dict[str, tuple[str, dict[str, type[pl.DataType]]]] = {
     ),
     "c2_adoption_scorecard": (
         "select month, quarter, c2_service_family, active_customers::float8, revenue_usd::float8"
-        " from marts.c2_adoption_scorecard",
+        " from {marts}.c2_adoption_scorecard",
         {
             "month": pl.Date,
             "quarter": pl.Date,
@@ -39,15 +41,31 @@ MART_QUERIES: dict[str, tuple[str, dict[str, type[pl.DataType]]]] = {
         },
     ),
     "sellout_region_quarterly": (
-        "select quarter, region, sum(revenue_usd)::float8 from marts.sellout_quarterly group by quarter, region",
+        "select quarter, region, sum(revenue_usd)::float8 from {marts}.sellout_quarterly group by quarter, region",
         {"quarter": pl.Date, "region": pl.String, "revenue_usd": pl.Float64},
     ),
 }
+"""The mart reads, `{marts}` standing for the snapshot's marts schema (quoted)."""
+SCHEMA_NAME = re.compile(SCHEMA_NAME_PATTERN)
 
 
-async def fetch_marts(pool: asyncpg.Pool) -> dict[str, pl.DataFrame]:
-    """The mart frames the training set is built from (an empty mart gives an empty frame with its columns)."""
-    return {name: await db.fetch_frame(pool, query, schema=schema) for name, (query, schema) in MART_QUERIES.items()}
+async def fetch_marts(pool: asyncpg.Pool, marts_schema: str) -> dict[str, pl.DataFrame]:
+    """The snapshot's mart frames, read from its own marts schema (the one marts.ready names), never from
+    whatever the published names show now. An empty mart gives an empty frame with its columns."""
+    if not SCHEMA_NAME.match(marts_schema):
+        raise InputRejected(f"not a schema name: {marts_schema!r}", code="bad_event")
+    marts = '"' + marts_schema + '"'  # the pattern admits no quote
+    try:
+        return {
+            name: await db.fetch_frame(pool, query.format(marts=marts), schema=schema)
+            for name, (query, schema) in MART_QUERIES.items()
+        }
+    except asyncpg.UndefinedTableError as error:
+        raise InputRejected(
+            f"the snapshot's marts ({marts_schema}) are no longer kept: {error}; replay its workbook.landed to"
+            " build them again",
+            code="marts_not_kept",
+        ) from error
 
 
 async def commit_run(

@@ -1,7 +1,8 @@
 """A warm, in-process dbt: one dbtRunner per process, invocations serialised.
 
-Importing dbt costs seconds and a full parse seconds more; keeping the runner (and its
-partial-parse state in the target path) between events pays that once per process.
+Importing dbt costs seconds; keeping the runner between events pays that once per process. Each build
+goes into schemas of its own (the build's name is a dbt var, see dbt/macros/generate_schema_name.sql), so
+dbt parses the project again for every build (about a second); the import is what the warm runner saves.
 """
 
 from __future__ import annotations
@@ -15,16 +16,19 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
 MARTS_SCHEMA = "marts"  # the schema dbt_project.yml gives the models of models/marts/
+BUILD_VARIABLE = "build_schema_prefix"  # the dbt var naming the build's schemas
 
 
 @dataclass(frozen=True)
 class DbtBuild:
-    """What one `dbt build` did. marts: '<schema>.<table>' of each model it built in MARTS_SCHEMA."""
+    """What one `dbt build` did. marts: the table of each model of models/marts/ it built, all in marts_schema
+    (the build's own marts schema, e.g. 'b_0123456789ab_cdef0123_marts')."""
 
     is_success: bool
     invocation_id: str
     models_built: list[str]
     marts: list[str]
+    marts_schema: str
     tests_passed: int
     tests_warned: int
     tests_failed: int
@@ -84,21 +88,28 @@ class WarmDbt:
             ]
             return self._get_runner().invoke([*args, *common, "--quiet", "--no-use-colors"])
 
-    def build(self, snapshot_id: str, variables: dict[str, Any]) -> DbtBuild:
-        """`dbt build` of one snapshot. The snapshot goes in SYNO_DBT_SNAPSHOT_ID, not --vars: a changed
-        --vars makes dbt re-parse the whole project, a changed env var re-parses one model."""
+    def build(self, snapshot_id: str, variables: dict[str, Any], build_id: str | None = None) -> DbtBuild:
+        """`dbt build` of one snapshot, into the schemas of `build_id` (plain staging/intermediate/marts without one).
+
+        The snapshot goes in SYNO_DBT_SNAPSHOT_ID, the build in --vars. A model built anywhere else than the
+        build's schemas fails the build: a stale parse must never write over another build's tables."""
         os.environ["SYNO_DBT_SNAPSHOT_ID"] = snapshot_id
-        result = self.invoke(["build", "--vars", json.dumps(variables, sort_keys=True)])
+        build_variables = {**variables, BUILD_VARIABLE: build_id} if build_id else variables
+        result = self.invoke(["build", "--vars", json.dumps(build_variables, sort_keys=True)])
         run_results = getattr(result, "result", None)
         nodes = list(getattr(run_results, "results", None) or [])
-        models, marts, passed, warned, failed, failed_nodes = [], [], 0, 0, 0, []
+        marts_schema = f"{build_id}_{MARTS_SCHEMA}" if build_id else MARTS_SCHEMA
+        models, marts, passed, warned, failed, failed_nodes, strays = [], [], 0, 0, 0, [], []
         for node_result in nodes:
             node = node_result.node
             status = str(node_result.status)
-            if node.resource_type in ("model", "seed", "snapshot") and status == "success":
-                models.append(node.unique_id)
-                if node.resource_type == "model" and node.schema == MARTS_SCHEMA:
-                    marts.append(f"{node.schema}.{node.alias}")
+            if node.resource_type in ("model", "seed", "snapshot"):
+                if build_id and not str(node.schema).startswith(f"{build_id}_"):
+                    strays.append(f"{node.unique_id} in {node.schema}")
+                if status == "success":
+                    models.append(node.unique_id)
+                    if node.resource_type == "model" and node.schema == marts_schema:
+                        marts.append(str(node.alias))
             elif node.resource_type in ("test", "unit_test"):
                 if status == "pass":
                     passed += 1
@@ -118,11 +129,14 @@ class WarmDbt:
         error = str(result.exception) if getattr(result, "exception", None) else None
         if not nodes and error is None:
             error = "dbt build selected no nodes"  # a selection that matches nothing 'succeeds'
+        if strays and error is None:
+            error = f"dbt built outside the build's schemas ({build_id}_*): " + ", ".join(strays[:5])
         return DbtBuild(
             is_success=bool(result.success) and not failed_nodes and error is None,
             invocation_id=invocation_id,
             models_built=models,
             marts=sorted(marts),
+            marts_schema=marts_schema,
             tests_passed=passed,
             tests_warned=warned,
             tests_failed=failed,

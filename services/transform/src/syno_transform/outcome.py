@@ -21,6 +21,7 @@ from syno_shared.events import (
 from syno_shared.quarters import latest_complete_quarter
 from syno_transform.cleaning import CleanResult
 from syno_transform.dbt_runner import DbtBuild
+from syno_transform.snapshots import Publication
 
 TOP_VALUES: Final = 20  # unmapped values and unconvertible cells carried on marts.ready (all are in ops)
 BLANK: Final = "(blank)"  # how an empty cell is shown among the unmapped values
@@ -32,7 +33,7 @@ def build_failure(build: DbtBuild) -> QualityGateFailed | None:
         return None
     failing = ", ".join(build.failed_nodes) or build.error or "unknown"
     return QualityGateFailed(
-        f"dbt build failed ({build.tests_failed} tests failed): {failing}; the previous marts were kept",
+        f"dbt build failed ({build.tests_failed} tests failed): {failing}; nothing was published",
         code="dbt_test_failed" if build.tests_failed else "dbt_build_failed",
     )
 
@@ -44,7 +45,9 @@ def breached_gates(gates: Sequence[QualityGateResult]) -> list[QualityGateResult
 
 def gates_failure(breaches: Sequence[QualityGateResult]) -> QualityGateFailed:
     return QualityGateFailed(
-        "quality gates breached: " + "; ".join(f"{gate.name} ({gate.detail})" for gate in breaches),
+        "quality gates breached: "
+        + "; ".join(f"{gate.name} ({gate.detail})" for gate in breaches)
+        + "; nothing was published",
         code="quality_gate_failed",
     )
 
@@ -73,6 +76,12 @@ def _most_rows(counts: pl.DataFrame, key: str, limit: int) -> pl.DataFrame:
     )
 
 
+def data_freshness(lines: pl.DataFrame) -> date | None:
+    """The snapshot's latest invoice date: how recent its data is."""
+    latest: date | None = lines.select(pl.col("invoice_date").max()).item()
+    return latest
+
+
 def marts_ready(
     landed: WorkbookLanded,
     *,
@@ -80,12 +89,17 @@ def marts_ready(
     cleaned: CleanResult,
     gates: Sequence[QualityGateResult],
     mart_rows: dict[str, int],
+    publication: Publication,
 ) -> MartsReady:
-    """marts.ready of the run: the build, the marts' rows, the file's facts and the snapshot's quality."""
-    freshness: date | None = cleaned.lines.select(pl.col("invoice_date").max()).item()
+    """marts.ready of the run: where the snapshot's marts are and whether people see them, the build, the marts'
+    rows, the file's facts and the snapshot's quality."""
+    freshness = data_freshness(cleaned.lines)
     return MartsReady(
         run_id=landed.run_id,
         snapshot_id=landed.snapshot_id,
+        marts_schema=build.marts_schema,
+        is_published=publication != "kept_aside_older",
+        publication=publication,
         dbt_invocation_id=build.invocation_id,
         models_built=build.models_built,
         mart_rows=mart_rows,

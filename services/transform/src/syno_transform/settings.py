@@ -19,6 +19,14 @@ class TransformOptions(BaseModel):
     raw_retention_snapshots: int = Field(
         default=12, ge=1, description="Snapshots kept in raw.sales_lines for audit; older ones are pruned."
     )
+    published_snapshots_kept: int = Field(
+        default=3,
+        ge=1,
+        description=(
+            "Builds kept besides the published one: the last N published (for `syno publish` rollbacks) and the last"
+            " N that passed their checks (a snapshot kept aside is still read downstream); older ones are dropped."
+        ),
+    )
 
     def dbt_variables(self) -> dict[str, Any]:
         """The dbt vars every parse and build of the project gets (the same ones, so parses stay partial)."""

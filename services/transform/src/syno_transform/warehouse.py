@@ -1,4 +1,4 @@
-"""The transform's database edge: raw and ref tables, COPY loads, mart reads, the run's ops rows."""
+"""The transform's database edge: raw and ref tables, COPY loads, the build's marts read back, the run's ops rows."""
 
 from __future__ import annotations
 
@@ -10,7 +10,10 @@ import polars as pl
 
 from syno_shared import bus, db
 from syno_shared.events import MartsReady, QualityGateResult
+from syno_transform import publication
+from syno_transform.publication import PublishedBuild, quoted
 from syno_transform.reference import Reference
+from syno_transform.snapshots import STABLE_SCHEMA
 
 REF_TABLES = {
     "countries": ["country", "region"],
@@ -25,9 +28,14 @@ MART_QUARTER_TOTALS_SCHEMA = pl.Schema({"quarter": pl.Date, "revenue_usd": pl.Fl
 # --- before dbt: the snapshot's lines and the mappings ---------------------------------------------
 
 
-async def previous_snapshot_rows(pool: asyncpg.Pool, snapshot_id: str) -> int | None:
-    """Rows of the last snapshot (another one) the transform finished, the baseline of the row-count gate."""
-    rows: int | None = await pool.fetchval(
+async def baseline_rows(
+    connection: asyncpg.Connection, snapshot_id: str, published: PublishedBuild | None
+) -> int | None:
+    """The row-count gate's baseline: the published snapshot's lines; before any publication, those of the last
+    other snapshot the transform finished (a warehouse from before builds were published aside)."""
+    if published is not None:
+        return published.rows_loaded
+    rows: int | None = await connection.fetchval(
         "select rows from ops.stage_runs where stage = 'transform' and status = 'succeeded'"
         " and snapshot_id <> $1 order by finished_at desc limit 1",
         snapshot_id,
@@ -35,9 +43,11 @@ async def previous_snapshot_rows(pool: asyncpg.Pool, snapshot_id: str) -> int | 
     return rows
 
 
-async def load_snapshot(pool: asyncpg.Pool, reference: Reference, snapshot_id: str, lines: pl.DataFrame) -> None:
+async def load_snapshot(
+    connection: asyncpg.Connection, reference: Reference, snapshot_id: str, lines: pl.DataFrame
+) -> None:
     """The mappings and the snapshot's lines, in one transaction."""
-    async with pool.acquire() as connection, connection.transaction():
+    async with connection.transaction():
         await load_reference(connection, reference)
         await replace_snapshot_lines(connection, snapshot_id, lines)
 
@@ -68,61 +78,83 @@ async def replace_snapshot_lines(connection: asyncpg.Connection, snapshot_id: st
     return lines.height
 
 
-# --- after dbt: what the marts hold --------------------------------------------------------------
+# --- after dbt: what the build's marts hold ----------------------------------------------------------------
 
 
-async def mart_quarter_totals(pool: asyncpg.Pool) -> pl.DataFrame:
-    """USD revenue per quarter in marts.sellout_quarterly (what the reconciliation gate compares)."""
+async def mart_quarter_totals(connection: asyncpg.Connection, marts_schema: str) -> pl.DataFrame:
+    """USD revenue per quarter in the build's sellout_quarterly (what the reconciliation gate compares)."""
     return await db.fetch_frame(
-        pool,
-        "select quarter, sum(revenue_usd)::float8 as revenue_usd from marts.sellout_quarterly group by quarter",
+        connection,
+        "select quarter, sum(revenue_usd)::float8 as revenue_usd"
+        f" from {quoted(marts_schema)}.sellout_quarterly group by quarter",
         schema=MART_QUARTER_TOTALS_SCHEMA,
     )
 
 
-async def mart_row_counts(pool: asyncpg.Pool, marts: Sequence[str]) -> dict[str, int]:
-    """'<schema>.<table>' -> its rows, for each mart named."""
+async def mart_row_counts(connection: asyncpg.Connection, marts_schema: str, marts: Sequence[str]) -> dict[str, int]:
+    """The stable name of each mart ('marts.<table>') -> the rows of the build's table."""
     counts = {}
     for mart in marts:
-        schema, table = mart.split(".", 1)
-        counts[mart] = int(await pool.fetchval(f"select count(*) from {_quoted(schema)}.{_quoted(table)}"))
+        rows = await connection.fetchval(f"select count(*) from {quoted(marts_schema)}.{quoted(mart)}")
+        counts[f"{STABLE_SCHEMA}.{mart}"] = int(rows)
     return counts
-
-
-def _quoted(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
 
 
 # --- the run's ops rows --------------------------------------------------------------------------
 
 
+async def record_checks(
+    connection: asyncpg.Connection,
+    *,
+    run_id: str,
+    snapshot_id: str,
+    gates: Sequence[QualityGateResult],
+    unmapped: pl.DataFrame,
+    unconvertible: pl.DataFrame,
+) -> None:
+    """What the run found, whether it is published or stopped: gate results and unmapped values."""
+    await record_quality(connection, run_id, snapshot_id, gates)
+    await record_unmapped_values(connection, run_id, snapshot_id, unmapped, unconvertible)
+
+
 async def record_run(
-    pool: asyncpg.Pool,
+    connection: asyncpg.Connection,
     ready: MartsReady,
     *,
+    build_id: str,
+    marts: Sequence[str],
+    previous: PublishedBuild | None,
     unmapped: pl.DataFrame,
     unconvertible: pl.DataFrame,
     mapping_versions: dict[str, str],
-    is_published: bool,
     keep_snapshots: int,
 ) -> int:
-    """One transaction: the quality results and the unmapped values, always; when the run is published, also
-    its lineage, the stage completion holding marts.ready, and the pruning of old raw snapshots (rows pruned)."""
-    async with pool.acquire() as connection, connection.transaction():
-        await record_quality(connection, ready.run_id, ready.snapshot_id, ready.quality.quality_gates)
-        await record_unmapped_values(connection, ready.run_id, ready.snapshot_id, unmapped, unconvertible)
-        if not is_published:
-            return 0
-        await record_lineage(connection, ready, mapping_versions)
-        await db.record_completion(
-            connection,
-            snapshot_id=ready.snapshot_id,
-            stage="transform",
-            run_id=ready.run_id,
-            subject=bus.MARTS_READY,
-            event_json=ready.model_dump_json(),
+    """A build that passed, in the caller's transaction: its checks and lineage, the build's row; the stable
+    names pointed at it when ready.is_published; the stage completion holding marts.ready; the pruning of old raw
+    snapshots (rows pruned)."""
+    await record_checks(
+        connection,
+        run_id=ready.run_id,
+        snapshot_id=ready.snapshot_id,
+        gates=ready.quality.quality_gates,
+        unmapped=unmapped,
+        unconvertible=unconvertible,
+    )
+    await record_lineage(connection, ready, build_id, mapping_versions)
+    await publication.finish_build(connection, build_id, is_passed=True, marts=marts)
+    if ready.is_published:
+        await publication.publish(
+            connection, build_id=build_id, marts=marts, publication=ready.publication, previous=previous
         )
-        return await prune_snapshots(connection, keep=keep_snapshots)
+    await db.record_completion(
+        connection,
+        snapshot_id=ready.snapshot_id,
+        stage="transform",
+        run_id=ready.run_id,
+        subject=bus.MARTS_READY,
+        event_json=ready.model_dump_json(),
+    )
+    return await prune_snapshots(connection, keep=keep_snapshots)
 
 
 async def record_quality(
@@ -154,12 +186,16 @@ async def record_unmapped_values(
     await db.copy_frame(connection, "ops", "unmapped_values", rows)
 
 
-async def record_lineage(connection: asyncpg.Connection, ready: MartsReady, mapping_versions: dict[str, str]) -> None:
-    """One row per mart: its rows, the data freshness, the dbt invocation and the mapping versions."""
+async def record_lineage(
+    connection: asyncpg.Connection, ready: MartsReady, build_id: str, mapping_versions: dict[str, str]
+) -> None:
+    """One row per mart: its rows, the build holding them, the data freshness, the dbt invocation and the mapping
+    versions."""
     await connection.executemany(
-        "insert into ops.lineage (run_id, snapshot_id, model, rows, freshness, dbt_invocation_id, mapping_versions)"
-        " values ($1, $2, $3, $4, $5, $6, $7::jsonb)"
-        " on conflict (run_id, model) do update set rows = excluded.rows",
+        "insert into ops.lineage (run_id, snapshot_id, model, rows, freshness, dbt_invocation_id, mapping_versions,"
+        " build_id) values ($1, $2, $3, $4, $5, $6, $7::jsonb, $8)"
+        " on conflict (run_id, model) do update set rows = excluded.rows, build_id = excluded.build_id,"
+        " dbt_invocation_id = excluded.dbt_invocation_id, recorded_at = now()",
         [
             (
                 ready.run_id,
@@ -169,6 +205,7 @@ async def record_lineage(connection: asyncpg.Connection, ready: MartsReady, mapp
                 ready.data_freshness,
                 ready.dbt_invocation_id,
                 json.dumps(mapping_versions),
+                build_id,
             )
             for model, count in ready.mart_rows.items()
         ],

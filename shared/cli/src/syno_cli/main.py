@@ -25,7 +25,7 @@ from nats.aio.msg import Msg
 from rich.console import Console
 from rich.table import Table
 
-from syno_cli import dlq
+from syno_cli import dlq, publish
 from syno_shared import bus
 from syno_shared.embedded import Endpoints, embedded_runtime
 from syno_shared.fingerprint import file_sha256
@@ -37,6 +37,7 @@ app = typer.Typer(
 )
 err = Console(stderr=True)
 app.add_typer(dlq.app, name="dlq")
+app.command()(publish.publish)
 SERVICES = ("ingestion", "transform", "forecast", "activation")
 STAGE_SUBJECTS = {
     bus.WORKBOOK_LANDED: "ingestion",
