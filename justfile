@@ -13,6 +13,10 @@ demo *ARGS:
 test *ARGS:
     uv run --frozen pytest {{ARGS}}
 
+# The quick inner loop: everything but the end-to-end and fault-injection suites
+test-quick *ARGS:
+    uv run --frozen pytest -m "not e2e and not faults" {{ARGS}}
+
 # Lint and type-check (ruff, mypy strict)
 lint:
     uv run --frozen ruff check .

@@ -1,0 +1,174 @@
+"""Crashes, restarts and outages, injected for real, end in the same result as a clean run, exactly once.
+
+Every case runs the four services as separate processes against a NATS server and a database of its
+own, hurts the pipeline (a SIGKILL at a named point, a NATS or PostgreSQL restart), restarts what died,
+and then requires: the run completes within 90 s of the restart; every mart, forecast and storyline
+equals a clean run's; one event per subject for the snapshot and no failure; one summary notification;
+no stage run left 'running'. The outcome of each case is written to docs/RELIABILITY.md.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import database_dsn
+from golden.tables import TABLES, differences, read_tables
+
+from syno_sample.workbook import SampleSpec, write_workbook
+from syno_shared import bus
+from syno_shared.embedded import EmbeddedPostgres
+from syno_shared.fingerprint import file_sha256
+
+from .harness import SERVICES, Pipeline
+from .report import Outcome, record
+
+pytestmark = pytest.mark.faults
+
+MAPPING_DIR = Path(__file__).resolve().parents[2] / "data" / "mapping_table"
+RESULT_TABLES = (*TABLES, "activation.storylines")
+SUBJECTS = (bus.WORKBOOK_LANDED, bus.MARTS_READY, bus.FORECAST_PUBLISHED, bus.ACTIVATION_COMPLETED)
+RESTART_TO_DONE_SECONDS = 90
+
+
+@pytest.fixture(scope="module")
+def workbook(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("faults") / "sell-out.xlsx"
+    write_workbook(path, SampleSpec(rows_per_year=3_000, seed=5), MAPPING_DIR)
+    return path
+
+
+@pytest.fixture(scope="module")
+def clean_run(workbook: Path, tmp_path_factory: pytest.TempPathFactory, module_pg_dsn: str) -> dict[str, Any]:
+    """The tables a run with no fault produces: what every hurt run must end with."""
+    pipeline = Pipeline(tmp_path_factory.mktemp("clean"), module_pg_dsn, MAPPING_DIR)
+    try:
+        pipeline.start_all()
+        pipeline.drop(workbook)
+        pipeline.wait_for(bus.ACTIVATION_COMPLETED, file_sha256(workbook), timeout=420)
+        return asyncio_run_tables(module_pg_dsn)
+    finally:
+        pipeline.stop()
+
+
+@pytest.fixture(scope="module")
+def module_pg_dsn(endpoints: Any) -> str:
+    return new_database(endpoints.pg_dsn)
+
+
+def new_database(server_dsn: str) -> str:
+    import asyncio
+    import uuid
+
+    import asyncpg
+
+    name = f"faults_{uuid.uuid4().hex[:10]}"
+
+    async def create() -> None:
+        connection = await asyncpg.connect(server_dsn)
+        try:
+            await connection.execute(f"create database {name}")
+        finally:
+            await connection.close()
+
+    asyncio.run(create())
+    return database_dsn(server_dsn, name)
+
+
+def asyncio_run_tables(dsn: str) -> dict[str, Any]:
+    import asyncio
+
+    return asyncio.run(read_tables(dsn, RESULT_TABLES))
+
+
+@pytest.fixture
+def pipeline(tmp_path: Path, isolated_pg_dsn: str) -> Iterator[Pipeline]:
+    running = Pipeline(tmp_path, isolated_pg_dsn, MAPPING_DIR)
+    yield running
+    running.stop()
+
+
+def check_outcome(pipeline: Pipeline, clean_run: dict[str, Any], snapshot_id: str, since_restart: float) -> str:
+    """Assert the promises; returns what was observed, in words, for docs/RELIABILITY.md."""
+    assert since_restart <= RESTART_TO_DONE_SECONDS, f"completed {since_restart:.0f} s after the restart"
+    counts = {
+        subject: sum(body.get("snapshot_id") == snapshot_id for _, _, body in pipeline.events(subject))
+        for subject in (*SUBJECTS, bus.PIPELINE_FAILED)
+    }
+    assert counts == {**dict.fromkeys(SUBJECTS, 1), bus.PIPELINE_FAILED: 0}
+    assert differences(clean_run, asyncio_run_tables(pipeline.pg_dsn), {}) == {}
+    summaries = [title for title in pipeline.webhook.titles().elements() if "failed" not in title.lower()]
+    assert len(summaries) == 1, pipeline.webhook.titles()
+    statuses = [status for _, status in pipeline.stage_runs()]
+    assert "running" not in statuses
+    abandoned = statuses.count("abandoned")
+    return (
+        f"completed {since_restart:.0f} s after the restart; tables equal the clean run's; one event per subject; "
+        f"one summary; no run left running ({abandoned} closed as abandoned)"
+    )
+
+
+KILL_POINTS = [
+    ("ingestion", "ingestion.after_split", "SIGKILL after the sheets were split, before the manifest"),
+    ("ingestion", "ingestion.after_manifest", "SIGKILL after the manifest commit, before the file moved and the event"),
+    ("transform", "transform.work:2", "SIGKILL 2 s into the transform's work (clean, COPY, dbt)"),
+    ("transform", "transform.after_commit", "SIGKILL after the transform's commit, before marts.ready"),
+    ("transform", "transform.after_publish", "SIGKILL after marts.ready was published, before the ack"),
+    ("forecast", "forecast.work:1", "SIGKILL of the forecast coordinator 1 s into the fitting"),
+    ("activation", "activation.after_commit", "SIGKILL after activation's commit, before its event"),
+]
+
+
+@pytest.mark.parametrize(("service", "point", "injected"), KILL_POINTS, ids=[point for _, point, _ in KILL_POINTS])
+def test_a_killed_service_restarts_into_the_same_result(
+    pipeline: Pipeline, clean_run: dict[str, Any], workbook: Path, service: str, point: str, injected: str
+) -> None:
+    snapshot_id = file_sha256(workbook)
+    pipeline.start_all({service: point})
+    pipeline.drop(workbook)
+    assert pipeline.wait_dead(service) == -9, f"{service} did not reach {point}"
+    pipeline.restart(service)
+    restarted = time.monotonic()
+    pipeline.wait_for(bus.ACTIVATION_COMPLETED, snapshot_id, timeout=RESTART_TO_DONE_SECONDS + 60)
+    observed = check_outcome(pipeline, clean_run, snapshot_id, time.monotonic() - restarted)
+    record(Outcome(f"{service} killed at {point}", injected, observed))
+
+
+def test_a_nats_restart_mid_run_loses_nothing(pipeline: Pipeline, clean_run: dict[str, Any], workbook: Path) -> None:
+    snapshot_id = file_sha256(workbook)
+    pipeline.start_all()
+    pipeline.drop(workbook)
+    pipeline.wait_for_stage_run("transform")
+    pipeline.nats_server.restart(down_seconds=3)
+    restarted = time.monotonic()
+    pipeline.wait_for(bus.ACTIVATION_COMPLETED, snapshot_id, timeout=RESTART_TO_DONE_SECONDS + 60)
+    assert all(process.poll() is None for process in pipeline.processes.values()), "a service gave up on NATS"
+    observed = check_outcome(pipeline, clean_run, snapshot_id, time.monotonic() - restarted)
+    record(Outcome("NATS restarted mid-run", "NATS stopped 3 s while transform worked, then started", observed))
+
+
+def test_a_postgres_restart_mid_run_loses_nothing(tmp_path: Path, clean_run: dict[str, Any], workbook: Path) -> None:
+    server = EmbeddedPostgres(tmp_path / "pg")
+    server.start()
+    pipeline = Pipeline(tmp_path / "run", server.dsn, MAPPING_DIR)
+    try:
+        snapshot_id = file_sha256(workbook)
+        pipeline.start_all()
+        pipeline.drop(workbook)
+        pipeline.wait_for_stage_run("transform")
+        server.restart(down_seconds=3)
+        restarted = time.monotonic()
+        pipeline.wait_for(bus.ACTIVATION_COMPLETED, snapshot_id, timeout=RESTART_TO_DONE_SECONDS + 60)
+        assert all(process.poll() is None for process in pipeline.processes.values())
+        observed = check_outcome(pipeline, clean_run, snapshot_id, time.monotonic() - restarted)
+    finally:
+        pipeline.stop()
+        server.stop()
+    record(Outcome("PostgreSQL restarted mid-run", "PostgreSQL stopped 3 s while transform worked", observed))
+
+
+def test_the_services_are_all_covered() -> None:
+    assert {service for service, _, _ in KILL_POINTS} == set(SERVICES)
