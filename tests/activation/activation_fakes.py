@@ -1,5 +1,6 @@
 """Local stand-ins for the activation service's edges, all on 127.0.0.1: an HTTP(S) recorder that
-plays Metabase, n8n, Slack, Teams and an OpenLineage receiver, and a minimal SMTP server."""
+plays Metabase, n8n, Slack, Teams and an OpenLineage receiver, a minimal SMTP server, and the service
+itself around a test's pool (`local_service`)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+import asyncpg
+from faststream.nats import NatsBroker
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.trace import TracerProvider
+
+from syno_activation.settings import ActivationService, ActivationServiceSettings
+from syno_shared.telemetry import Telemetry
 
 
 @dataclass(frozen=True)
@@ -163,3 +172,16 @@ class LocalSMTPServer:
         self.server.shutdown()
         self.server.server_close()
         self.thread.join(timeout=5)
+
+
+def local_service(
+    pool: asyncpg.Pool, settings: ActivationServiceSettings, broker: NatsBroker | None = None
+) -> ActivationService:
+    """The activation service's edges around a test's pool: what its handlers are given in production."""
+    return ActivationService(
+        name="activation",
+        settings=settings,
+        broker=broker or NatsBroker(),
+        telemetry=Telemetry(tracer_provider=TracerProvider(), meter_provider=MeterProvider()),
+        pool_holder=[pool],
+    )

@@ -11,19 +11,14 @@ from typing import Any
 import asyncpg
 import pytest
 from activation_events import forecast_event
-from activation_fakes import LocalHTTPServer, Request
+from activation_fakes import LocalHTTPServer, Request, local_service
 from activation_marts import FORECAST_RUN, SNAPSHOT_MARTS
-from faststream.nats import NatsBroker
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.trace import TracerProvider
 from pydantic import SecretStr
 
 from syno_activation.handlers import activate
 from syno_activation.settings import ActivationServiceSettings, ActivationSettings, LineageSettings
 from syno_shared import bus
 from syno_shared.events import ActivationCompleted, DeliveryResult
-from syno_shared.service import Service
-from syno_shared.telemetry import Telemetry
 
 pytestmark = pytest.mark.integration
 
@@ -72,13 +67,7 @@ async def test_a_forecast_becomes_storylines_a_summary_lineage_and_a_recorded_co
             lineage=LineageSettings(transport="file", file_path=lineage_file),
         )
     )
-    service = Service(
-        name="activation",
-        settings=settings,
-        broker=NatsBroker(),
-        telemetry=Telemetry(tracer_provider=TracerProvider(), meter_provider=MeterProvider()),
-        pool_holder=[pool],
-    )
+    service = local_service(pool, settings)
     event = forecast_event().model_copy(update={"forecast_run_id": FORECAST_RUN, "marts_schema": SNAPSHOT_MARTS})
 
     outcome = await activate(service, event)

@@ -7,6 +7,7 @@ whose rows are worked out there by hand, and two forecast runs.
 from __future__ import annotations
 
 import json
+from unittest.mock import ANY
 
 import asyncpg
 import polars as pl
@@ -25,11 +26,17 @@ from activation_marts import (
 from polars.testing import assert_frame_equal
 
 from syno_activation import warehouse
+from syno_activation.deliverer import queued
+from syno_activation.outbox import message_entries, run_entries
+from syno_activation.rendering import Message
 from syno_activation.report import build_report
+from syno_activation.storylines import STORYLINE_TABLE_SCHEMA
 from syno_shared.errors import InputRejected
 from syno_shared.events import ActivationCompleted, DeliveryResult, PipelineFailed
 
 pytestmark = pytest.mark.integration
+
+STORYLINES = pl.DataFrame(schema=STORYLINE_TABLE_SCHEMA)
 
 
 def frame(rows: list[tuple[object, ...]], schema: dict[str, pl.DataType | type[pl.DataType]]) -> pl.DataFrame:
@@ -78,8 +85,9 @@ async def test_storylines_are_replaced_with_their_narratives(pool: asyncpg.Pool)
     160K); FR's Q4 forecast of 184K is shared by revenue; Acme, Dune and Hugo buy SVR-RM without C2."""
     inputs = await warehouse.fetch_inputs(pool, marts_schema=SNAPSHOT_MARTS, forecast_run_id=FORECAST_RUN)
     report = build_report(inputs, target_quarter=Q4)
-    await warehouse.replace_storylines(pool, "snap-1", report.storylines)
-    await warehouse.replace_storylines(pool, "snap-1", report.storylines)  # a redelivery writes the same rows
+    async with pool.acquire() as connection:
+        await warehouse.replace_storylines(connection, "snap-1", report.storylines)
+        await warehouse.replace_storylines(connection, "snap-1", report.storylines)  # a replay writes the same rows
 
     # Five quarters of DE / Other (Edda from Q3 2024), and four cells in each of Q2 and Q3 2025.
     assert await pool.fetchval("select count(*) from activation.storylines where snapshot_id = 'snap-1'") == 11
@@ -106,18 +114,60 @@ async def test_storylines_are_replaced_with_their_narratives(pool: asyncpg.Pool)
     assert row["customer_narratives"].splitlines()[0].endswith("Next quarter (Q4 2025) SVR-RM forecast $130.0K.")
 
 
-async def test_activation_log_and_alerts_record_the_delivery_results(pool: asyncpg.Pool) -> None:
+async def test_a_run_is_recorded_with_queued_deliveries_then_with_their_results(pool: asyncpg.Pool) -> None:
     lineage = DeliveryResult(target="openlineage:file", is_ok=True, detail="4 run events")
-    completed = ActivationCompleted(
+    summary = Message(title="syno: forecasts", body="**Forecast**")
+    entries = run_entries(
         run_id="run-1",
         snapshot_id="snap-1",
-        storylines=6,
-        dashboards=[DeliveryResult(target="metabase:card_refresh", is_ok=False, detail="HTTP 500")],
-        notifications=[],
+        summary=summary,
+        notify_channels=["json:aa"],
+        metabase_channel="metabase:bb",
+    )
+    recorded = ActivationCompleted(
+        run_id="run-1",
+        snapshot_id="snap-1",
+        storylines=0,
+        dashboards=[queued(entries[0].key)],
+        notifications=[queued(entries[1].key)],
         lineage=lineage,
     )
-    async with pool.acquire() as connection:
-        await warehouse.record_activation(connection, completed)
+    activation_log_id = await warehouse.record_run(
+        pool, storylines=STORYLINES.clear(), entries=entries, completed=recorded
+    )
+
+    outbox_rows = await pool.fetch(
+        "select run_id, reference, channel, kind, snapshot_id, payload::text, status, attempts"
+        " from ops.activation_outbox order by kind"
+    )
+    assert [(*row.values(),) for row in outbox_rows] == [
+        ("run-1", "", "metabase:bb", "metabase", "snap-1", ANY, "pending", 0),
+        ("run-1", "", "json:aa", "summary", "snap-1", ANY, "pending", 0),
+    ]
+    assert [json.loads(row["payload"]) for row in outbox_rows] == [
+        {"snapshot_id": "snap-1"},
+        {"title": "syno: forecasts", "body": "**Forecast**", "severity": "info"},
+    ]
+    assert await recorded_completion(pool) == recorded
+
+    completed = recorded.model_copy(
+        update={
+            "dashboards": [DeliveryResult(target="metabase:card_refresh", is_ok=False, detail="HTTP 500")],
+            "notifications": [DeliveryResult(target="json", is_ok=True, detail="delivered to json://127.0.0.1")],
+        }
+    )
+    await warehouse.record_delivered(pool, activation_log_id, completed)
+
+    logged = await pool.fetchrow("select dashboards::text, notifications::text, lineage::text from ops.activation_log")
+    assert [json.loads(value) for value in logged.values()] == [
+        [{"target": "metabase:card_refresh", "is_ok": False, "detail": "HTTP 500"}],
+        [{"target": "json", "is_ok": True, "detail": "delivered to json://127.0.0.1"}],
+        {"target": "openlineage:file", "is_ok": True, "detail": "4 run events"},
+    ]
+    assert await recorded_completion(pool) == completed
+
+
+async def test_an_alert_is_recorded_once_per_failed_input(pool: asyncpg.Pool) -> None:
     failure = PipelineFailed(
         run_id="run-2",
         snapshot_id="snap-2",
@@ -125,19 +175,41 @@ async def test_activation_log_and_alerts_record_the_delivery_results(pool: async
         reason_code="dbt_test_failed",
         message="3 duplicate rows",
         is_retryable=False,
-        input_reference="workbook.landed:snap-2",
+        input_reference="marts.ready:17",
     )
-    await warehouse.record_alert(pool, failure, [DeliveryResult(target="json", is_ok=True, detail="delivered")])
+    other_input = failure.model_copy(update={"input_reference": "marts.ready:18", "message": "again"})
+    for each in (failure, failure, other_input):  # the first failure is delivered twice
+        entries = message_entries(
+            run_id=each.run_id,
+            snapshot_id=each.snapshot_id,
+            kind="alert",
+            message=Message(title="failed", body=each.message, severity="failure"),
+            channels=["json:aa"],
+            reference=each.input_reference,
+        )
+        await warehouse.record_alert(pool, each, entries, [queued(entries[0].key)])
+    await warehouse.record_alert_delivered(pool, failure, [DeliveryResult(target="json", is_ok=True, detail="sent")])
 
-    logged = await pool.fetchrow("select storylines, dashboards::text, lineage::text from ops.activation_log")
-    assert (logged["storylines"], json.loads(logged["dashboards"]), json.loads(logged["lineage"])) == (
-        6,
-        [{"target": "metabase:card_refresh", "is_ok": False, "detail": "HTTP 500"}],
-        {"target": "openlineage:file", "is_ok": True, "detail": "4 run events"},
+    alerts = await pool.fetch(
+        "select input_reference, stage, reason_code, message, notifications::text from ops.alerts"
+        " order by input_reference"
     )
-    alert = await pool.fetchrow("select stage, reason_code, notifications::text from ops.alerts")
-    assert (alert["stage"], alert["reason_code"], json.loads(alert["notifications"])) == (
-        "transform",
-        "dbt_test_failed",
-        [{"target": "json", "is_ok": True, "detail": "delivered"}],
+    assert [(*row.values(),) for row in alerts] == [
+        ("marts.ready:17", "transform", "dbt_test_failed", "3 duplicate rows", ANY),
+        ("marts.ready:18", "transform", "dbt_test_failed", "again", ANY),
+    ]
+    assert [json.loads(row["notifications"]) for row in alerts] == [
+        [{"target": "json", "is_ok": True, "detail": "sent"}],
+        [{"target": "json", "is_ok": False, "detail": "queued: in the outbox, to be sent"}],
+    ]
+    assert await pool.fetch("select reference, kind, status from ops.activation_outbox order by reference") == [
+        ("marts.ready:17", "alert", "pending"),
+        ("marts.ready:18", "alert", "pending"),
+    ]
+
+
+async def recorded_completion(pool: asyncpg.Pool) -> ActivationCompleted:
+    event_json = await pool.fetchval(
+        "select output_event::text from ops.stage_completions where snapshot_id = 'snap-1' and stage = 'activation'"
     )
+    return ActivationCompleted.model_validate_json(event_json)

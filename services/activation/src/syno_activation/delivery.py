@@ -18,6 +18,7 @@ paths and query strings of the URL never appear in it.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import re
 import threading
@@ -52,6 +53,13 @@ def redact_url(url: str) -> str:
     parts = urlsplit(url)
     host = parts.hostname or ""
     return f"{parts.scheme}://{host}" if host and _HOSTNAME.match(host) else f"{parts.scheme}://"
+
+
+def channel_id(url: str) -> str:
+    """The channel's id in the outbox: its scheme and a hash of the whole URL, so no part of the URL can be read
+    from it and two webhooks on one host (two Slack channels) stay two channels."""
+    scheme = urlsplit(url).scheme.lower() or "unknown"
+    return f"{scheme}:{hashlib.sha256(url.encode()).hexdigest()[:16]}"
 
 
 def _secrets(url: str) -> list[str]:

@@ -1,7 +1,8 @@
 """Activation: forecast.published -> storylines, dashboards, notifications, lineage -> activation.completed.
 
-Every pipeline.failed becomes an alert. A failed delivery (Metabase down, Slack refusing) is recorded
-and reported, never a reason to lose the run.
+Every pipeline.failed becomes an alert. Summaries, Metabase refreshes and alerts leave through the outbox
+(`outbox`, `deliverer`), so a redelivered event never sends them twice. A failed delivery (Metabase down,
+Slack refusing) is recorded, retried by the outbox and reported, never a reason to lose the run.
 """
 
 from __future__ import annotations
@@ -10,14 +11,14 @@ from faststream.nats.annotations import NatsMessage
 from opentelemetry import trace
 
 from syno_activation import warehouse
-from syno_activation.delivery import send_message_async
+from syno_activation.deliverer import deliver, queued, results
 from syno_activation.lineage import emit_pipeline_lineage
-from syno_activation.metabase import refresh_dashboards
+from syno_activation.outbox import message_entries, run_entries
 from syno_activation.rendering import alert_message, summary_message
 from syno_activation.report import build_report
 from syno_activation.settings import ActivationService
 from syno_activation.summary import build_run_summary, trace_url
-from syno_shared import bus
+from syno_shared import bus, faults
 from syno_shared.events import ActivationCompleted, ForecastPublished, PipelineFailed
 from syno_shared.logging import get_logger
 from syno_shared.stage import StageOutcome, parse_event, run_stage
@@ -45,11 +46,24 @@ def register(service: ActivationService) -> None:
 
 
 async def alert(service: ActivationService, failure: PipelineFailed) -> None:
-    settings = service.settings.activation
+    """Queue the alert in the outbox with its row in ops.alerts, then send it: once per failed input, however
+    often the pipeline.failed is delivered."""
+    settings, pool = service.settings.activation, service.pool
+    channels = settings.channels()
     with tracer.start_as_current_span("activation.alert"):
         message = alert_message(failure, trace_url=trace_url(settings.grafana_url, current_trace_id()))
-        notifications = await send_message_async(settings.notify_url_values(), message)
-    await warehouse.record_alert(service.pool, failure, notifications)
+        entries = message_entries(
+            run_id=failure.run_id,
+            snapshot_id=failure.snapshot_id,
+            kind="alert",
+            message=message,
+            channels=channels.notify_channels,
+            reference=failure.input_reference,
+        )
+        await warehouse.record_alert(pool, failure, entries, [queued(entry.key) for entry in entries])
+        delivered = await deliver(pool, channels, [entry.key for entry in entries])
+        if any(item.is_attempt for item in delivered):
+            await warehouse.record_alert_delivered(pool, failure, results(delivered, "alert"))
     get_logger().warning(
         "pipeline_failed_alert",
         stage=failure.stage,
@@ -57,53 +71,67 @@ async def alert(service: ActivationService, failure: PipelineFailed) -> None:
         error=failure.message,
         run_id=failure.run_id,
         snapshot_id=failure.snapshot_id,
-        sent=[result.target for result in notifications if result.is_ok],
+        sent=[item.result.target for item in delivered if item.is_attempt and item.result.is_ok],
     )
 
 
 async def activate(service: ActivationService, event: ForecastPublished) -> StageOutcome:
+    """Storylines, the summary and the Metabase refresh queued in the outbox, and the completion: one transaction;
+    then the queued deliveries are sent and their results recorded on the completion."""
     settings, pool = service.settings.activation, service.pool
+    channels = settings.channels()
     with tracer.start_as_current_span("activation.storylines"):
         inputs = await warehouse.fetch_inputs(
             pool, marts_schema=event.marts_schema, forecast_run_id=event.forecast_run_id
         )
         report = build_report(inputs, target_quarter=event.target_quarter)
-        await warehouse.replace_storylines(pool, event.snapshot_id, report.storylines)
 
-    with tracer.start_as_current_span("activation.refresh_metabase"):
-        dashboards = await refresh_dashboards(settings.metabase.client_config(), event.snapshot_id)
-
-    with tracer.start_as_current_span("activation.notify"):
-        summary = build_run_summary(
-            forecast=event,
-            report=report,
-            grafana_url=settings.grafana_url,
-            trace_id=current_trace_id(),
-            dashboards=settings.dashboard_links,
-        )
-        notifications = await send_message_async(settings.notify_url_values(), summary_message(summary))
+    summary = build_run_summary(
+        forecast=event,
+        report=report,
+        grafana_url=settings.grafana_url,
+        trace_id=current_trace_id(),
+        dashboards=settings.dashboard_links,
+    )
+    entries = run_entries(
+        run_id=event.run_id,
+        snapshot_id=event.snapshot_id,
+        summary=summary_message(summary),
+        notify_channels=channels.notify_channels,
+        metabase_channel=channels.metabase_channel,
+    )
 
     with tracer.start_as_current_span("activation.emit_lineage"):
         lineage = await emit_pipeline_lineage(
             settings.lineage.transport_config(), run_id=event.run_id, snapshot_id=event.snapshot_id
         )
 
-    completed = ActivationCompleted(
+    recorded = ActivationCompleted(
         run_id=event.run_id,
         snapshot_id=event.snapshot_id,
         storylines=report.storylines.height,
-        dashboards=dashboards,
-        notifications=notifications,
+        dashboards=[queued(entry.key) for entry in entries if entry.key.kind == "metabase"],
+        notifications=[queued(entry.key) for entry in entries if entry.key.kind == "summary"],
         lineage=lineage,
     )
-    await warehouse.record_completed(pool, completed)
+    activation_log_id = await warehouse.record_run(
+        pool, storylines=report.storylines, entries=entries, completed=recorded
+    )
+    faults.at("activation.queued")  # recorded, nothing sent: after a crash here the outbox sweep sends it
+
+    with tracer.start_as_current_span("activation.deliver"):
+        delivered = await deliver(pool, channels, [entry.key for entry in entries])
+    completed = recorded.model_copy(
+        update={"dashboards": results(delivered, "metabase"), "notifications": results(delivered, "summary")}
+    )
+    await warehouse.record_delivered(pool, activation_log_id, completed)
     get_logger().info(
         "activation_summary",
         target_quarter=str(event.target_quarter),
         narrated_quarter=str(report.quarter),
         storylines=completed.storylines,
         flagged=[cohort.cohort for cohort in event.cohorts if not cohort.is_threshold_met],
-        delivered=[result.target for result in [*dashboards, *notifications] if result.is_ok],
-        failed=[result.target for result in [*dashboards, *notifications] if not result.is_ok],
+        delivered=[item.result.target for item in delivered if item.is_attempt and item.result.is_ok],
+        not_delivered_now=[item.result.target for item in delivered if not (item.is_attempt and item.result.is_ok)],
     )
     return StageOutcome(subject=bus.ACTIVATION_COMPLETED, event=completed, rows=completed.storylines)

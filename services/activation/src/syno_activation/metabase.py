@@ -29,6 +29,7 @@ reason contains the API key, the password, the session token or the webhook path
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
@@ -356,6 +357,13 @@ async def refresh_metabase(
         return await _refresh(client, config, snapshot_id, payload)
     async with httpx.AsyncClient(timeout=config.timeout_seconds) as own_client:
         return await _refresh(own_client, config, snapshot_id, payload)
+
+
+def channel_id(config: MetabaseConfig) -> str:
+    """The refresh's channel id in the outbox: 'metabase:' and a hash of the address called (the n8n webhook
+    in mode n8n, whose path is a secret; the Metabase URL otherwise)."""
+    address = (config.n8n_webhook_url or "") if config.mode == "n8n" else config.url
+    return f"metabase:{hashlib.sha256(address.encode()).hexdigest()[:16]}"
 
 
 async def refresh_dashboards(config: MetabaseConfig, snapshot_id: str) -> list[DeliveryResult]:

@@ -1,7 +1,7 @@
 """Activation's settings: the common ones plus the activation group (SYNO_ACTIVATION__...).
 
-Secrets stay `SecretStr` here; the `*_config` methods unwrap them into the plain config objects of the
-edge clients, and nothing else does.
+Secrets stay `SecretStr` here; the `*_config` methods and `channels` unwrap them into the plain config objects
+of the edge clients, and nothing else does.
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr
 
+from syno_activation.deliverer import Channels
+from syno_activation.delivery import channel_id
 from syno_activation.lineage import LineageTransportConfig
 from syno_activation.metabase import MetabaseConfig
 from syno_shared.service import Service
@@ -71,9 +73,27 @@ class ActivationSettings(BaseModel):
     )
     metabase: MetabaseSettings = Field(default_factory=MetabaseSettings)
     lineage: LineageSettings = Field(default_factory=LineageSettings)
+    outbox_sweep_seconds: float = Field(
+        default=60.0, gt=0, description="How often pending outbox rows (a crash, a due retry) are sent."
+    )
+    outbox_max_attempts: int = Field(
+        default=5, ge=1, description="Attempts per summary, refresh or alert before its outbox row is 'failed'."
+    )
+    outbox_retry_seconds: float = Field(
+        default=60.0, gt=0, description="Wait after a failed delivery before the next, doubled each time."
+    )
 
     def notify_url_values(self) -> list[str]:
         return [url.get_secret_value() for url in self.notify_urls]
+
+    def channels(self) -> Channels:
+        """The outbox's channels: notify URLs by channel id, the Metabase refresh, the retry policy."""
+        return Channels(
+            notify_urls={channel_id(url): url for url in self.notify_url_values()},
+            metabase=self.metabase.client_config(),
+            max_attempts=self.outbox_max_attempts,
+            retry_seconds=self.outbox_retry_seconds,
+        )
 
 
 class ActivationServiceSettings(Settings):

@@ -1,4 +1,4 @@
-"""The activation service's database edge: marts and forecasts in, storylines and the logs out.
+"""The activation service's database edge: marts and forecasts in; storylines, the outbox and the logs out.
 
 The marts are read from the schema forecast.published names (`marts_schema`: the snapshot's own marts), never
 from the stable `marts.*` names, which may show another snapshot by the time activation runs. The mart queries
@@ -15,6 +15,8 @@ from typing import Final
 import asyncpg
 import polars as pl
 
+from syno_activation import outbox
+from syno_activation.outbox import OutboxEntry
 from syno_activation.report import ActivationInputs
 from syno_shared import bus, db
 from syno_shared.errors import InputRejected
@@ -120,50 +122,98 @@ async def fetch_inputs(pool: asyncpg.Pool, *, marts_schema: str, forecast_run_id
         )
 
 
-async def replace_storylines(pool: asyncpg.Pool, snapshot_id: str, storylines: pl.DataFrame) -> None:
-    """The snapshot's storylines, replaced in one transaction."""
+async def replace_storylines(connection: asyncpg.Connection, snapshot_id: str, storylines: pl.DataFrame) -> None:
+    """The snapshot's storylines, replaced (inside the caller's transaction)."""
     frame = storylines.select(pl.lit(snapshot_id).alias("snapshot_id"), pl.all())
-    async with pool.acquire() as connection, connection.transaction():
-        await connection.execute("delete from activation.storylines where snapshot_id = $1", snapshot_id)
-        if frame.height:
-            await db.copy_frame(connection, "activation", "storylines", frame)
+    await connection.execute("delete from activation.storylines where snapshot_id = $1", snapshot_id)
+    if frame.height:
+        await db.copy_frame(connection, "activation", "storylines", frame)
 
 
-async def record_completed(pool: asyncpg.Pool, completed: ActivationCompleted) -> None:
-    """The activation log row and the stage completion, in one transaction."""
+async def record_run(
+    pool: asyncpg.Pool, *, storylines: pl.DataFrame, entries: Sequence[OutboxEntry], completed: ActivationCompleted
+) -> int:
+    """The stage's writes in one transaction: the snapshot's storylines, its deliveries queued in the outbox, the
+    activation log row and the stage completion (deliveries reported as queued). Returns the log row's id."""
     async with pool.acquire() as connection, connection.transaction():
-        await record_activation(connection, completed)
-        await db.record_completion(
-            connection,
-            snapshot_id=completed.snapshot_id,
-            stage="activation",
-            run_id=completed.run_id,
-            subject=bus.ACTIVATION_COMPLETED,
-            event_json=completed.model_dump_json(),
+        await replace_storylines(connection, completed.snapshot_id, storylines)
+        await outbox.enqueue(connection, entries)
+        activation_log_id = await record_activation(connection, completed)
+        await _record_completion(connection, completed)
+    return activation_log_id
+
+
+async def record_delivered(pool: asyncpg.Pool, activation_log_id: int, completed: ActivationCompleted) -> None:
+    """The delivery results, on the run's activation log row and its recorded completion."""
+    async with pool.acquire() as connection, connection.transaction():
+        await connection.execute(
+            "update ops.activation_log set dashboards = $2::jsonb, notifications = $3::jsonb"
+            " where activation_log_id = $1",
+            activation_log_id,
+            _results_json(completed.dashboards),
+            _results_json(completed.notifications),
         )
+        await _record_completion(connection, completed)
 
 
-async def record_activation(connection: asyncpg.Connection, completed: ActivationCompleted) -> None:
-    await connection.execute(
-        "insert into ops.activation_log (run_id, snapshot_id, storylines, dashboards, notifications, lineage)"
-        " values ($1, $2, $3, $4::jsonb, $5::jsonb, $6::jsonb)",
-        completed.run_id,
-        completed.snapshot_id,
-        completed.storylines,
-        json.dumps([result.model_dump() for result in completed.dashboards]),
-        json.dumps([result.model_dump() for result in completed.notifications]),
-        json.dumps(completed.lineage.model_dump() if completed.lineage else None),
+async def _record_completion(connection: asyncpg.Connection, completed: ActivationCompleted) -> None:
+    await db.record_completion(
+        connection,
+        snapshot_id=completed.snapshot_id,
+        stage="activation",
+        run_id=completed.run_id,
+        subject=bus.ACTIVATION_COMPLETED,
+        event_json=completed.model_dump_json(),
     )
 
 
-async def record_alert(pool: asyncpg.Pool, failure: PipelineFailed, notifications: Sequence[DeliveryResult]) -> None:
+def _results_json(results: Sequence[DeliveryResult]) -> str:
+    return json.dumps([result.model_dump() for result in results])
+
+
+async def record_activation(connection: asyncpg.Connection, completed: ActivationCompleted) -> int:
+    activation_log_id: int = await connection.fetchval(
+        "insert into ops.activation_log (run_id, snapshot_id, storylines, dashboards, notifications, lineage)"
+        " values ($1, $2, $3, $4::jsonb, $5::jsonb, $6::jsonb) returning activation_log_id",
+        completed.run_id,
+        completed.snapshot_id,
+        completed.storylines,
+        _results_json(completed.dashboards),
+        _results_json(completed.notifications),
+        json.dumps(completed.lineage.model_dump() if completed.lineage else None),
+    )
+    return activation_log_id
+
+
+async def record_alert(
+    pool: asyncpg.Pool,
+    failure: PipelineFailed,
+    entries: Sequence[OutboxEntry],
+    notifications: Sequence[DeliveryResult],
+) -> None:
+    """The alert row (one per failed input: a redelivered failure finds it) and its deliveries queued in the
+    outbox, in one transaction."""
+    async with pool.acquire() as connection, connection.transaction():
+        await connection.execute(
+            "insert into ops.alerts (run_id, snapshot_id, stage, reason_code, message, notifications, input_reference)"
+            " values ($1, $2, $3, $4, $5, $6::jsonb, $7) on conflict (run_id, input_reference) do nothing",
+            failure.run_id,
+            failure.snapshot_id,
+            failure.stage,
+            failure.reason_code,
+            failure.message,
+            _results_json(notifications),
+            failure.input_reference,
+        )
+        await outbox.enqueue(connection, entries)
+
+
+async def record_alert_delivered(
+    pool: asyncpg.Pool, failure: PipelineFailed, notifications: Sequence[DeliveryResult]
+) -> None:
     await pool.execute(
-        "insert into ops.alerts (run_id, snapshot_id, stage, reason_code, message, notifications)"
-        " values ($1, $2, $3, $4, $5, $6::jsonb)",
+        "update ops.alerts set notifications = $3::jsonb where run_id = $1 and input_reference = $2",
         failure.run_id,
-        failure.snapshot_id,
-        failure.stage,
-        failure.reason_code,
-        failure.message,
-        json.dumps([result.model_dump() for result in notifications]),
+        failure.input_reference,
+        _results_json(notifications),
     )
