@@ -101,6 +101,7 @@ class Pipeline:
             "SYNO_INGESTION__POLL_SECONDS": "0.2",
             "SYNO_ACTIVATION__NOTIFY_URLS": json.dumps([self.webhook.url]),
             "SYNO_LOG_FORMAT": "json",
+            "SYNO_HEALTH_DIR": str(self.root),
         }
         env.pop("SYNO_FAULT", None)
         if fault is not None:

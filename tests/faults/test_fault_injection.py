@@ -19,7 +19,7 @@ from conftest import database_dsn
 from golden.tables import TABLES, differences, read_tables
 
 from syno_sample.workbook import SampleSpec, write_workbook
-from syno_shared import bus
+from syno_shared import bus, health
 from syno_shared.embedded import EmbeddedPostgres
 from syno_shared.fingerprint import file_sha256
 
@@ -172,3 +172,68 @@ def test_a_postgres_restart_mid_run_loses_nothing(tmp_path: Path, clean_run: dic
 
 def test_the_services_are_all_covered() -> None:
     assert {service for service, _, _ in KILL_POINTS} == set(SERVICES)
+
+
+def wait_health(pipeline: Pipeline, *, is_healthy: bool, timeout: float = 90) -> None:
+    import os
+
+    os.environ["SYNO_HEALTH_DIR"] = str(pipeline.root)
+    try:
+        started = time.monotonic()
+        while time.monotonic() - started < timeout:
+            if all(health.is_healthy(name)[0] == is_healthy for name in SERVICES):
+                return
+            time.sleep(1)
+        raise AssertionError({name: health.is_healthy(name) for name in SERVICES})
+    finally:
+        del os.environ["SYNO_HEALTH_DIR"]
+
+
+def terminate_all(pipeline: Pipeline) -> dict[str, float]:
+    """SIGTERM every service at once; seconds each took to exit."""
+    started = time.monotonic()
+    for process in pipeline.processes.values():
+        process.terminate()
+    took = {}
+    for name, process in pipeline.processes.items():
+        process.wait(120)
+        took[name] = time.monotonic() - started
+    return took
+
+
+def test_sigterm_stops_every_service_in_time_with_nats_gone(pipeline: Pipeline) -> None:
+    pipeline.start_all()
+    wait_health(pipeline, is_healthy=True)
+    pipeline.nats_server.stop()
+    wait_health(pipeline, is_healthy=False)  # the health check a runtime calls turns bad
+    took = terminate_all(pipeline)
+    assert max(took.values()) <= health.SHUTDOWN_GRACE_SECONDS + 5, took
+    record(
+        Outcome(
+            "SIGTERM with NATS gone",
+            "NATS stopped, then SIGTERM to all four services",
+            f"health turned bad; every service exited within {max(took.values()):.0f} s",
+        )
+    )
+
+
+def test_sigterm_stops_every_service_in_time_with_postgres_gone(tmp_path: Path) -> None:
+    server = EmbeddedPostgres(tmp_path / "pg")
+    server.start()
+    pipeline = Pipeline(tmp_path / "run", server.dsn, MAPPING_DIR)
+    try:
+        pipeline.start_all()
+        wait_health(pipeline, is_healthy=True)
+        server.stop()
+        wait_health(pipeline, is_healthy=False)
+        took = terminate_all(pipeline)
+    finally:
+        pipeline.stop()
+    assert max(took.values()) <= health.SHUTDOWN_GRACE_SECONDS + 5, took
+    record(
+        Outcome(
+            "SIGTERM with PostgreSQL gone",
+            "PostgreSQL stopped, then SIGTERM to all four services",
+            f"health turned bad; every service exited within {max(took.values()):.0f} s",
+        )
+    )

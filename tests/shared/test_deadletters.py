@@ -210,3 +210,16 @@ async def test_exhausted_retries_end_in_a_dead_letter_that_redrives_to_completio
     assert ready_events[0][0][bus.ATTEMPT_HEADER].startswith("redrive-")
     assert await stored(nats_url, deadletter.DLQ_STREAM, "dlq.workbook.landed") == []
     assert service_app.calls == 3
+
+
+def test_the_health_check_reads_a_fresh_report_of_both_servers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from syno_shared import health
+
+    monkeypatch.setenv("SYNO_HEALTH_DIR", str(tmp_path))
+    assert health.is_healthy("transform") == (False, f"no health report at {tmp_path / 'syno-transform.health.json'}")
+    report = {"service": "transform", "is_nats_ok": True, "is_postgres_ok": False, "at": 1000.0}
+    health.health_file("transform").write_text(json.dumps(report))
+    assert health.is_healthy("transform", now=1001.0) == (False, "reaches NATS: True, PostgreSQL: False")
+    health.health_file("transform").write_text(json.dumps({**report, "is_postgres_ok": True}))
+    assert health.is_healthy("transform", now=1001.0) == (True, "reaches NATS and PostgreSQL")
+    assert health.is_healthy("transform", now=1000.0 + health.STALE_AFTER_SECONDS + 1)[0] is False

@@ -15,7 +15,7 @@ import asyncpg
 from faststream import AckPolicy, FastStream
 from faststream.nats import JStream, NatsBroker, NatsMessage, PullSub
 
-from syno_shared import bus, db, deadletter, migrate
+from syno_shared import bus, db, deadletter, health, migrate
 from syno_shared.errors import SynoError
 from syno_shared.events import Stage
 from syno_shared.logging import configure_logging, get_logger, redact_url
@@ -142,15 +142,17 @@ def build_service(name: Stage, settings: SettingsT) -> tuple[FastStream, Service
         service.pool_holder.append(pool)
         get_logger().info("service_started", nats_url=redact_url(settings.nats_url or ""))
 
-    reconciler: list[asyncio.Task[None]] = []
+    background: list[asyncio.Task[None]] = []
 
     @app.after_startup
-    async def start_reconciler() -> None:
-        reconciler.append(asyncio.create_task(reconcile_forever(service), name="outbox-reconciler"))
+    async def start_background() -> None:
+        background.append(asyncio.create_task(reconcile_forever(service), name="outbox-reconciler"))
+        background.append(asyncio.create_task(health.report_forever(service), name="health"))
 
     @app.on_shutdown
-    async def stop_reconciler() -> None:
-        for task in reconciler:
+    async def stop_background() -> None:
+        health.start_shutdown_watchdog()
+        for task in background:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
