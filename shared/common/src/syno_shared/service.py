@@ -109,7 +109,8 @@ async def reconcile_forever(service: Service[Any], every_seconds: float = OUTBOX
     first = True
     while True:
         try:
-            await reconcile_outbox(service.context, older_than_seconds=0.0 if first else every_seconds / 2)
+            # At start-up nothing of ours is in flight; later, leave a live stage five minutes to publish its own.
+            await reconcile_outbox(service.context, older_than_seconds=0.0 if first else 300.0)
             first = False
         except Exception:  # the database or the bus is away: the next round tries again
             get_logger().warning("outbox_reconcile_failed", exc_info=True)
