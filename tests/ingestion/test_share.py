@@ -112,6 +112,6 @@ def test_accepted_file_moves_beside_its_sheets(tmp_path: Path) -> None:
     (data / "raw").mkdir(parents=True)
     source = data / "raw" / "s.xlsx"
     source.write_bytes(b"x")
-    target = move(source, accepted_path(data, source, "abc"))
+    target = move(source, accepted_path(data, source.name, "abc"))
     assert target == (data / "processed" / "ingestion" / "abc" / "source-s.xlsx").resolve()
     assert target.read_bytes() == b"x" and not source.exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, TypedDict
 
@@ -94,3 +95,15 @@ async def insert_manifest(
         json.dumps(event.mapping_versions),
         json.dumps(timings),
     )
+
+
+async def reader_crashes(pool: asyncpg.Pool, snapshot_id: str, codes: Sequence[str]) -> int:
+    """How many times reading this snapshot crashed the reader (abort, out of memory, panic, time limit),
+    across restarts of the service: the stage trail keeps every failed run with its code."""
+    count: int = await pool.fetchval(
+        "select count(*) from ops.stage_runs where stage = 'ingestion' and snapshot_id = $1"
+        " and error_code = any($2::text[])",
+        snapshot_id,
+        list(codes),
+    )
+    return count

@@ -1,14 +1,16 @@
-"""Ingestion's settings: the common ones plus the share-watching group (SYNO_INGESTION__...)."""
+"""Ingestion's settings: the common ones plus its own group (SYNO_INGESTION__...): share polling
+and the reader limits (limits.py), e.g. SYNO_INGESTION__MAX_FILE_BYTES."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from syno_ingestion.limits import ReaderLimits
 from syno_shared.service import Service
 from syno_shared.settings import Settings
 
 
-class ShareSettings(BaseModel):
+class IngestionGroup(ReaderLimits):
     poll_seconds: float = Field(default=2.0, gt=0, description="How often the share is listed.")
     stable_polls: int = Field(
         default=2, ge=1, description="Polls a file's size and mtime must stay unchanged before it is taken."
@@ -16,7 +18,7 @@ class ShareSettings(BaseModel):
 
 
 class IngestionSettings(Settings):
-    ingestion: ShareSettings = Field(default_factory=ShareSettings)
+    ingestion: IngestionGroup = Field(default_factory=IngestionGroup)
 
 
 IngestionService = Service[IngestionSettings]

@@ -1,30 +1,62 @@
 """The watched share (SYNO_DATA_DIR/raw): what counts as a workbook, when it is fully copied,
 and where files go afterwards. Works on SMB/NFS mounts: it polls, it never relies on inotify.
+
+Nothing on the share is trusted: an entry is listed without following links, a file is taken by
+copying it (never more than the size limit) into a work folder of its own while hashing it, so the
+bytes fingerprinted are the bytes read, and nothing is written outside SYNO_DATA_DIR.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
 import shutil
+import stat
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+from syno_ingestion.preflight import human_bytes
+from syno_ingestion.validation import printable
 from syno_shared.contract import WORKBOOK_SUFFIXES
+from syno_shared.errors import InputRejected, TransientError
 
 # Synology's thumbnail and recycle-bin folders, and other housekeeping folders.
 IGNORED_FOLDERS = frozenset({"@eadir", "#recycle", "#snapshot", "@tmp", "$recycle.bin"})
 _TEMPORARY_SUFFIXES = (".tmp", ".part", ".partial", ".crdownload", ".download", ".swp")
+_CHUNK = 1 << 20
+_NAME_BYTES = 150  # leaves room for a timestamp and '.reason.json' under the 255-byte limit of a file name
+WORK_FOLDER = Path("processed") / "ingestion" / ".incoming"
+
+EntryKind = Literal["file", "link", "other"]
 
 
 @dataclass(frozen=True)
 class FileState:
     size: int
     mtime_ns: int
+    kind: EntryKind = "file"
+
+
+class FileChanged(TransientError):
+    """The file changed while it was being taken or read: someone is still writing it. Not a failure:
+    it is taken again once it stops changing."""
+
+    code = "file_changed"
+
+
+@dataclass(frozen=True)
+class Taken:
+    """A file taken from the share: a private copy, its sha256 (the snapshot id) and the state it had."""
+
+    copy: Path
+    snapshot_id: str
+    state: FileState
 
 
 def is_workbook_candidate(relative: Path) -> bool:
@@ -37,8 +69,16 @@ def is_workbook_candidate(relative: Path) -> bool:
     return relative.suffix.casefold() in WORKBOOK_SUFFIXES
 
 
+def entry_state(status: os.stat_result) -> FileState:
+    kind: EntryKind = "file" if stat.S_ISREG(status.st_mode) else "link" if stat.S_ISLNK(status.st_mode) else "other"
+    return FileState(status.st_size, status.st_mtime_ns, kind)
+
+
 def list_share(root: Path) -> dict[Path, FileState]:
-    """Candidate workbooks under root with their size and mtime (one listing = one poll)."""
+    """Candidate workbooks under root with their size and mtime (one listing = one poll).
+
+    Links are listed as links (never followed) and pipes, sockets and devices as 'other': they are
+    refused when taken, not read. Linked folders are not entered."""
     found: dict[Path, FileState] = {}
     for directory, folders, files in os.walk(root):
         folders[:] = [f for f in folders if f.casefold() not in IGNORED_FOLDERS and not f.startswith(".")]
@@ -47,11 +87,9 @@ def list_share(root: Path) -> dict[Path, FileState]:
             if not is_workbook_candidate(path.relative_to(root)):
                 continue
             try:
-                stat = path.stat()
-            except FileNotFoundError:  # removed between listing and stat
+                found[path] = entry_state(path.lstat())
+            except OSError:  # removed between listing and stat, or not ours to see
                 continue
-            if path.is_file():
-                found[path] = FileState(stat.st_size, stat.st_mtime_ns)
     return found
 
 
@@ -68,7 +106,7 @@ class StabilityTracker:
             previous = self._seen.get(path)
             count = previous[1] + 1 if previous is not None and previous[0] == state else 0
             self._seen[path] = (state, count)
-            if count == self.stable_polls and state.size > 0:
+            if count == self.stable_polls and (state.size > 0 or state.kind != "file"):
                 ready.append(path)
         for gone in set(self._seen) - set(listing):
             del self._seen[gone]
@@ -79,11 +117,23 @@ class StabilityTracker:
             self._seen.pop(path, None)
 
 
+def display_name(name: str) -> str:
+    """A file's name as a person reads it, for messages and events: bytes that are not UTF-8 become
+    '\ufffd', control and direction-override characters '?'. The real name stays on the file."""
+    return printable(name.encode("utf-8", "surrogateescape").decode("utf-8", "replace"), limit=255)
+
+
 def safe_name(name: str) -> str:
-    """A file name that cannot climb out of its folder or trip a shell: no separators, no '..'."""
+    """A file name that cannot climb out of its folder or trip a shell: no separators, no '..', at most
+    150 bytes (the suffix kept)."""
     cleaned = re.sub(r"[^\w.\- ()]+", "_", name, flags=re.UNICODE).strip(" .")
-    cleaned = cleaned.replace("..", "_")
-    return cleaned[:180] or "workbook"
+    cleaned = cleaned.replace("..", "_") or "workbook"
+    if len(cleaned.encode()) <= _NAME_BYTES:
+        return cleaned
+    stem, dot, suffix = cleaned.rpartition(".")
+    suffix = f".{suffix}" if dot and 0 < len(suffix.encode()) <= 10 else ""
+    stem = stem if suffix else cleaned
+    return stem.encode()[: _NAME_BYTES - len(suffix.encode())].decode("utf-8", "ignore").rstrip(" .") + suffix
 
 
 def inside(root: Path, path: Path) -> Path:
@@ -98,40 +148,169 @@ def _stamp() -> str:
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
 
 
-def quarantine(data_dir: Path, source: Path, *, code: str, message: str, details: Mapping[str, Any]) -> Path:
-    """Move the file to quarantine/ beside `<name>.reason.json`; returns the new path."""
-    folder = inside(data_dir, data_dir / "quarantine")
-    folder.mkdir(parents=True, exist_ok=True)
-    target = inside(data_dir, folder / f"{_stamp()}-{safe_name(source.name)}")
-    shutil.move(source, target)
+def _reason(target: Path, *, file_name: str, code: str, message: str, details: Mapping[str, Any]) -> Path:
     reason = {
-        "file_name": source.name,
+        "file_name": file_name,
         "code": code,
         "message": message,
         "quarantined_at": datetime.now(UTC).isoformat(),
         **details,
     }
-    target.with_name(target.name + ".reason.json").write_text(json.dumps(reason, indent=2, ensure_ascii=False))
+    path = target.with_name(target.name + ".reason.json")
+    path.write_text(json.dumps(reason, indent=2, ensure_ascii=False))
+    return path
+
+
+def quarantine(
+    data_dir: Path,
+    source: Path,
+    *,
+    code: str,
+    message: str,
+    details: Mapping[str, Any],
+    file_name: str | None = None,
+) -> Path:
+    """Move the file to quarantine/ beside `<name>.reason.json`; returns the new path.
+
+    `file_name` is the name the person gave it on the share, when `source` is the copy that was judged."""
+    name = file_name if file_name is not None else display_name(source.name)
+    folder = inside(data_dir, data_dir / "quarantine")
+    folder.mkdir(parents=True, exist_ok=True)
+    target = inside(data_dir, folder / f"{_stamp()}-{safe_name(name)}")
+    shutil.move(source, target)
+    _reason(target, file_name=name, code=code, message=message, details=details)
     return target
 
 
-def accepted_path(data_dir: Path, source: Path, snapshot_id: str) -> Path:
+def refuse_entry(data_dir: Path, entry: Path, *, code: str, message: str, details: Mapping[str, Any]) -> Path:
+    """A link, pipe or device on the share: never opened or followed. What it was is written to
+    quarantine/<name>.reason.json and the entry leaves the share (it holds no data of its own)."""
+    name = display_name(entry.name)
+    folder = inside(data_dir, data_dir / "quarantine")
+    folder.mkdir(parents=True, exist_ok=True)
+    target = inside(data_dir, folder / f"{_stamp()}-{safe_name(name)}")
+    reason = _reason(target, file_name=name, code=code, message=message, details=details)
+    entry.unlink(missing_ok=True)
+    return reason
+
+
+def describe_entry(path: Path, state: FileState) -> InputRejected:
+    """Why a link, pipe or device on the share is not read, in words a person understands."""
+    name = display_name(path.name)
+    if state.kind == "link":
+        try:
+            target = display_name(str(path.readlink()))
+        except OSError:
+            target = "?"
+        return InputRejected(
+            f"'{name}' is a link to '{target}', not a file; links on the share are never followed. "
+            "Copy the workbook itself onto the share",
+            code="not_a_file",
+        )
+    return InputRejected(
+        f"'{name}' is not a file (a pipe, socket or device); copy the workbook itself onto the share",
+        code="not_a_file",
+    )
+
+
+def too_large(path: Path, size: int, max_bytes: int) -> InputRejected:
+    return InputRejected(
+        f"'{display_name(path.name)}' is {human_bytes(size)}; at most {human_bytes(max_bytes)} are accepted. "
+        "Split it, or delete unused sheets and rows",
+        code="too_large",
+    )
+
+
+def work_folder(data_dir: Path, run_id: str) -> Path:
+    """A folder of its own for one run: the copy taken from the share and the sheets read from it."""
+    folder = inside(data_dir, data_dir / WORK_FOLDER / run_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def sweep_work(data_dir: Path, older_than_seconds: float) -> list[Path]:
+    """Remove work folders a dead process left behind; returns what was removed."""
+    root = data_dir / WORK_FOLDER
+    if not root.is_dir():
+        return []
+    cutoff = time.time() - older_than_seconds
+    stale = [folder for folder in root.iterdir() if folder.lstat().st_mtime < cutoff]
+    for folder in stale:
+        shutil.rmtree(folder, ignore_errors=True)
+    return stale
+
+
+def take(path: Path, folder: Path, seen: FileState, max_bytes: int) -> Taken:
+    """Copy a stable file off the share into `folder` while hashing it.
+
+    Never follows a link and never opens anything but a regular file (InputRejected says what it
+    is); stops after `max_bytes` (InputRejected 'too_large'); FileChanged if the file is not the
+    one that was seen stable, or changes while it is copied."""
+    status = path.lstat()
+    state = entry_state(status)
+    if state.kind != "file":
+        raise describe_entry(path, state)
+    if state.size > max_bytes:
+        raise too_large(path, state.size, max_bytes)
+    if state != seen:
+        raise FileChanged(f"'{display_name(path.name)}' changed since it was seen stable")
+    descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    digest = hashlib.sha256()
+    copy = folder / f"taken-{safe_name(display_name(path.name))}"
+    with os.fdopen(descriptor, "rb") as source, copy.open("wb") as target:
+        opened = entry_state(os.fstat(source.fileno()))
+        if opened != state:  # swapped for another entry between lstat and open
+            raise FileChanged(f"'{display_name(path.name)}' changed while it was being taken")
+        copied = 0
+        while chunk := source.read(_CHUNK):
+            copied += len(chunk)
+            if copied > max_bytes:
+                raise too_large(path, copied, max_bytes)
+            digest.update(chunk)
+            target.write(chunk)
+        if entry_state(os.fstat(source.fileno())) != state or copied != state.size:
+            raise FileChanged(f"'{display_name(path.name)}' changed while it was being copied")
+    return Taken(copy, digest.hexdigest(), state)
+
+
+def ensure_unchanged(path: Path, taken: Taken) -> None:
+    """Before an outcome is recorded: the file on the share must still be the one that was judged."""
+    try:
+        current = entry_state(path.lstat())
+    except FileNotFoundError:
+        return  # gone from the share: what was judged is the copy, which is kept
+    if current != taken.state:
+        raise FileChanged(
+            f"'{display_name(path.name)}' changed while it was being read; it is taken again once it stops changing"
+        )
+
+
+def leave_share(path: Path, taken: Taken) -> None:
+    """Remove the original once its copy is kept, unless someone has written a new version meanwhile."""
+    try:
+        if entry_state(path.lstat()) == taken.state:
+            path.unlink()
+    except FileNotFoundError:
+        return
+
+
+def accepted_path(data_dir: Path, file_name: str, snapshot_id: str) -> Path:
     """Where an accepted file is kept: beside its parquet sheets, processed/ingestion/<snapshot_id>/."""
     folder = inside(data_dir, data_dir / "processed" / "ingestion" / snapshot_id)
-    return inside(data_dir, folder / f"source-{safe_name(source.name)}")
+    return inside(data_dir, folder / f"source-{safe_name(file_name)}")
 
 
 def move(source: Path, target: Path) -> Path:
-    """Move a file off the share into its folder (created as needed)."""
+    """Move a file into its folder (created as needed)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.move(source, target)
     return target
 
 
-def keep_duplicate(data_dir: Path, source: Path, snapshot_id: str) -> Path:
+def keep_duplicate(data_dir: Path, source: Path, snapshot_id: str, file_name: str) -> Path:
     """A repeat of an accepted snapshot is kept (nothing is lost) but never processed again."""
     folder = inside(data_dir, data_dir / "processed" / "ingestion" / snapshot_id / "duplicates")
     folder.mkdir(parents=True, exist_ok=True)
-    target = inside(data_dir, folder / f"{_stamp()}-{safe_name(source.name)}")
+    target = inside(data_dir, folder / f"{_stamp()}-{safe_name(file_name)}")
     shutil.move(source, target)
     return target

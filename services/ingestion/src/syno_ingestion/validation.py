@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from syno_shared.contract import REQUIRED_COLUMNS, SheetKind, canonical_column, header_key, sheet_kind
@@ -11,6 +13,9 @@ from syno_shared.errors import InputRejected
 from syno_shared.events import SnapshotDelta
 
 HEADER_SEARCH_ROWS = 30
+NAMES_SHOWN = 10
+# Characters that reorder what a person reads: 'report\u202exslx.exe' reads as 'reportexe.xlsx'.
+_DIRECTION_MARKS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\ufeff")
 _REQUIRED_KEYS = frozenset(header_key(column) for column in REQUIRED_COLUMNS)
 
 
@@ -21,15 +26,58 @@ class ContractSheet:
     kind: SheetKind
 
 
+@dataclass(frozen=True)
+class SheetParquet:
+    """A sales sheet written to parquet: its rows, columns, header row and the cells that did not convert."""
+
+    sheet: ContractSheet
+    rows: int
+    columns: list[str]
+    parquet_path: Path
+    header_row: int
+    cell_errors: list[dict[str, Any]]
+
+
+def printable(text: str, limit: int = 60) -> str:
+    """Text from a file, safe to show a person in a message, a log line or a chat alert: control and
+    bidirectional-override characters become '?', and a long text is cut with an ellipsis."""
+    cleaned = "".join(
+        " "
+        if char in "\t\n\r"
+        else "?"
+        if char in _DIRECTION_MARKS or unicodedata.category(char) in ("Cc", "Cs", "Co", "Cn", "Zl", "Zp")
+        else char
+        for char in text
+    )
+    return cleaned if len(cleaned) <= limit else cleaned[: limit - 1] + "…"
+
+
+def listed(names: Sequence[str]) -> str:
+    """A few names for a message: the first NAMES_SHOWN, each printable, then how many more."""
+    shown = ", ".join(f"'{printable(name, 40)}'" for name in names[:NAMES_SHOWN])
+    more = len(names) - NAMES_SHOWN
+    return f"[{shown}{f', and {more:,} more' if more > 0 else ''}]"
+
+
 def contract_sheets(sheet_names: Sequence[str]) -> list[ContractSheet]:
-    """The year and year-C2 sheets; other sheets (notes, pivots) are ignored. None at all is an error."""
+    """The year and year-C2 sheets; other sheets (notes, pivots) are ignored. None at all is an error,
+    and so are two sheets for the same year and kind (' 2024' and '2024'), which would count twice."""
     sheets = [ContractSheet(name, *kind) for name in sheet_names if (kind := sheet_kind(name)) is not None]
     if not sheets:
         raise InputRejected(
-            f"no sales sheets found: sheets are {list(sheet_names)}; expected one named by year ('2024') "
+            f"no sales sheets found: sheets are {listed(sheet_names)}; expected one named by year ('2024') "
             "and one per year of C2 sales ('2024-C2')",
             code="no_sales_sheets",
         )
+    seen: dict[tuple[int, SheetKind], str] = {}
+    for sheet in sheets:
+        earlier = seen.setdefault((sheet.year, sheet.kind), sheet.name)
+        if earlier != sheet.name:
+            raise InputRejected(
+                f"sheets {listed([earlier, sheet.name])} both hold the {sheet.kind} sales of {sheet.year}; "
+                "keep one of them",
+                code="duplicate_sheets",
+            )
     return sheets
 
 
@@ -57,7 +105,7 @@ def check_header(sheet: str, preview: Sequence[Sequence[Any]]) -> int:
     )
     missing = missing_columns([str(cell) for cell in best if cell is not None])
     raise InputRejected(
-        f"sheet '{sheet}': no header row with the required columns in its first {HEADER_SEARCH_ROWS} rows; "
+        f"sheet '{printable(sheet)}': no header row with the required columns in its first {HEADER_SEARCH_ROWS} rows; "
         f"missing {missing} (names match ignoring case and spaces)",
         code="wrong_schema",
     )

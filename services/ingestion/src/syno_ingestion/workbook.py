@@ -1,5 +1,7 @@
 """Reading a workbook with fastexcel and splitting its sheets to parquet (the I/O edge).
 
+Runs only in the reader's child process (reader_child.py), after preflight.py passed the file:
+fastexcel can abort or panic on a hostile file, and that must end the child, not the service.
 Type guessing looks at every row (schema_sample_rows=None), so a column mixing numbers and
 text becomes text instead of silently losing the text cells; cleaning parses it later.
 Cells that still cannot be converted are listed, not lost.
@@ -7,7 +9,8 @@ Cells that still cannot be converted are listed, not lost.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,15 +20,24 @@ import polars as pl
 from syno_ingestion.validation import (
     HEADER_SEARCH_ROWS,
     ContractSheet,
+    SheetParquet,
     check_header,
     contract_sheets,
     duplicate_headers,
     find_header_row,
+    listed,
+    printable,
 )
 from syno_shared.errors import InputRejected
 
 # How calamine words each failure (fastexcel raises one error type for all of them).
 _FAILURES = (
+    (
+        ("cell limit",),
+        "sheet_too_large",
+        "a sheet is far larger than its data (stray cells or formatting far from it): delete the empty rows and "
+        "columns, save again",
+    ),
     (("password", "encrypt"), "password_protected", "the workbook is password-protected; save it without a password"),
     (
         ("zip", "eof", "truncat", "invalid", "corrupt", "cfb", "not a"),
@@ -35,25 +47,23 @@ _FAILURES = (
 )
 
 
-@dataclass(frozen=True)
-class SheetParquet:
-    sheet: ContractSheet
-    rows: int
-    columns: list[str]
-    parquet_path: Path
-    header_row: int
-    cell_errors: list[dict[str, Any]]
+@contextlib.contextmanager
+def worded_failures() -> Iterator[None]:
+    """fastexcel's errors as rejections a person can act on (a panic is not an Exception: it goes on up)."""
+    try:
+        yield
+    except fastexcel.FastExcelError as error:  # one type for corrupt, truncated, encrypted and odd files
+        text = str(error).casefold()
+        said = printable(str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__, 300)
+        for needles, code, advice in _FAILURES:
+            if any(needle in text for needle in needles):
+                raise InputRejected(f"{advice} ({said})", code=code) from error
+        raise InputRejected(f"the file cannot be read as a workbook: {said}", code="unreadable_file") from error
 
 
 def open_workbook(path: Path) -> fastexcel.ExcelReader:
-    try:
+    with worded_failures():
         return fastexcel.read_excel(path)
-    except Exception as error:  # fastexcel raises CalamineError subclasses and OSError alike
-        text = str(error).casefold()
-        for needles, code, advice in _FAILURES:
-            if any(needle in text for needle in needles):
-                raise InputRejected(f"{advice} ({error})", code=code) from error
-        raise InputRejected(f"the file cannot be read as a workbook: {error}", code="unreadable_file") from error
 
 
 def split_sheets(path: Path, out_dir: Path) -> list[SheetParquet]:
@@ -63,7 +73,8 @@ def split_sheets(path: Path, out_dir: Path) -> list[SheetParquet]:
     reader = open_workbook(path)
     sheets = contract_sheets(reader.sheet_names)
     out_dir.mkdir(parents=True, exist_ok=True)
-    return [_split_sheet(reader, sheet, out_dir) for sheet in sheets]
+    with worded_failures():
+        return [_split_sheet(reader, sheet, out_dir) for sheet in sheets]
 
 
 def _load(reader: fastexcel.ExcelReader, sheet: ContractSheet, header_row: int) -> tuple[pl.DataFrame, Any]:
@@ -82,12 +93,14 @@ def _split_sheet(reader: fastexcel.ExcelReader, sheet: ContractSheet, out_dir: P
     if find_header_row([frame.columns]) is None:
         preview = reader.load_sheet(sheet.name, header_row=None, n_rows=HEADER_SEARCH_ROWS).to_polars()
         if preview.height == 0:
-            raise InputRejected(f"sheet '{sheet.name}' is empty; it needs a header row", code="empty_sheet")
+            raise InputRejected(f"sheet '{printable(sheet.name)}' is empty; it needs a header row", code="empty_sheet")
         header_row = check_header(sheet.name, preview.rows())
         frame, errors = _load(reader, sheet, header_row)
     duplicates = duplicate_headers(frame.columns)
     if duplicates:
-        raise InputRejected(f"sheet '{sheet.name}' repeats the columns {duplicates}", code="duplicate_columns")
+        raise InputRejected(
+            f"sheet '{printable(sheet.name)}' repeats the columns {listed(duplicates)}", code="duplicate_columns"
+        )
     parquet_path = out_dir / f"{sheet.name}.parquet"
     frame.write_parquet(parquet_path, compression="zstd", statistics=False)
     cell_errors = [
