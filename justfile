@@ -31,9 +31,9 @@ run PATH:
 services:
     uv run --frozen syno services
 
-# Replay a stored event (e.g. `just replay workbook.landed <snapshot_id>`); stages redo their work without duplicating
+# Replay a snapshot's stored event, forced (e.g. `just replay workbook.landed <snapshot_id>`): stages redo their work without duplicating
 replay SUBJECT SNAPSHOT:
-    uv run --frozen syno replay {{SUBJECT}} {{SNAPSHOT}}
+    uv run --frozen syno replay {{SUBJECT}} --snapshot {{SNAPSHOT}} --force
 
 # Benchmarks: ingestion vs fastexcel/pandas, transform steps, forecast accuracy and speed
 bench:

@@ -16,6 +16,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -26,6 +27,8 @@ from rich.console import Console
 from rich.table import Table
 
 from syno_cli import dlq, publish
+from syno_cli import replay as replays
+from syno_cli.replay import replay_event as replay_event  # re-exported: tests replay through it
 from syno_shared import bus
 from syno_shared.embedded import Endpoints, embedded_runtime
 from syno_shared.fingerprint import file_sha256
@@ -327,45 +330,50 @@ def services() -> None:
                 time.sleep(3600)
 
 
-@app.command()
-def replay(
+@app.command("replay")
+def replay_command(
     subject: Annotated[str, typer.Argument(help="Subject to replay, e.g. workbook.landed.")],
-    snapshot_id: Annotated[str, typer.Argument(help="Snapshot whose event is replayed.")],
+    snapshot: Annotated[str | None, typer.Option("--snapshot", help="The snapshot's latest event.")] = None,
+    seq: Annotated[int | None, typer.Option("--seq", help="The event at this stream sequence.")] = None,
+    since: Annotated[
+        datetime | None, typer.Option("--since", help="Every event of the subject stored since (UTC).")
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Stages redo completed work; an older snapshot publishes.")
+    ] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would be sent; send nothing.")] = False,
 ) -> None:
-    """Publish a stored event again with a new message id; stages redo their work (replacing, never duplicating)."""
+    """Publish stored events again under new message ids (see `syno_cli.replay` for what each option does)."""
+    if sum(choice is not None for choice in (snapshot, seq, since)) != 1:
+        err.print("[red]choose the events with exactly one of --snapshot, --seq, --since[/]")
+        raise typer.Exit(2)
     settings = Settings()
     if settings.nats_url is None:
         err.print("[red]SYNO_NATS_URL is not set[/]: replay talks to a running deployment")
         raise typer.Exit(2)
-    asyncio.run(replay_event(settings.nats_url, settings.stream_name, subject, snapshot_id))
-
-
-async def replay_event(nats_url: str, stream_name: str, subject: str, snapshot_id: str) -> None:
-    connection = await nats.connect(nats_url)
-    try:
-        js = connection.jetstream()
-        # Walk the subject's history newest first; the event carries the snapshot id in its body.
-        info = await js.stream_info(stream_name)
-        for sequence in range(info.state.last_seq, info.state.first_seq - 1, -1):
-            try:
-                stored = await js.get_msg(stream_name, sequence)
-            except nats.js.errors.NotFoundError:
-                continue
-            if stored.subject == subject and json.loads(stored.data or b"{}").get("snapshot_id") == snapshot_id:
-                attempt = f"replay-{uuid.uuid4().hex[:8]}"
-                headers = {
-                    **(stored.headers or {}),
-                    "Nats-Msg-Id": bus.message_id(subject, snapshot_id, attempt),
-                    bus.FORCE_HEADER: "1",
-                    bus.ATTEMPT_HEADER: attempt,
-                }
-                await js.publish(subject, stored.data or b"", stream=stream_name, headers=headers)
-                err.print(f"replayed {subject} for {snapshot_id[:12]} as {attempt}")
-                return
-        err.print(f"[red]no {subject} event for snapshot {snapshot_id} in stream {stream_name}[/]")
+    since_utc = since.replace(tzinfo=UTC) if since is not None and since.tzinfo is None else since
+    sent = asyncio.run(
+        replays.replay(
+            settings.nats_url,
+            settings.stream_name,
+            subject,
+            snapshot_id=snapshot,
+            sequence=seq,
+            since=since_utc,
+            is_forced=force,
+            is_dry_run=dry_run,
+        )
+    )
+    if not sent:
+        err.print(f"[red]no {subject} event matches[/] in stream {settings.stream_name}")
         raise typer.Exit(1)
-    finally:
-        await connection.close()
+    verb = "would replay" if dry_run else "replayed"
+    for event, headers in sent:
+        typer.echo(
+            f"{verb} {subject} seq {event.sequence} snapshot {(event.snapshot_id or '?')[:12]} as "
+            f"{headers[bus.ATTEMPT_HEADER]}{' (forced)' if force else ''}",
+            err=True,
+        )
 
 
 @app.command()
