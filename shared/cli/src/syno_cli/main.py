@@ -26,7 +26,7 @@ from nats.aio.msg import Msg
 from rich.console import Console
 from rich.table import Table
 
-from syno_cli import dlq, publish
+from syno_cli import dlq, publish, status
 from syno_cli import replay as replays
 from syno_cli.replay import replay_event as replay_event  # re-exported: tests replay through it
 from syno_shared import bus
@@ -40,6 +40,8 @@ app = typer.Typer(
 )
 err = Console(stderr=True)
 app.add_typer(dlq.app, name="dlq")
+app.add_typer(status.runs_app, name="runs")
+app.command("status")(status.status)
 app.command()(publish.publish)
 SERVICES = ("ingestion", "transform", "forecast", "activation")
 STAGE_SUBJECTS = {

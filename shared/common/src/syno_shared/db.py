@@ -14,6 +14,7 @@ from typing import Any
 
 import asyncpg
 import polars as pl
+from opentelemetry import trace
 
 from syno_shared import bus
 
@@ -35,13 +36,15 @@ async def stage_started(pool: asyncpg.Pool, *, run_id: str, snapshot_id: str, st
             snapshot_id,
             stage,
         )
+        context = trace.get_current_span().get_span_context()
         stage_run_id: int = await connection.fetchval(
-            "insert into ops.stage_runs (run_id, snapshot_id, stage, status, delivery)"
-            " values ($1, $2, $3, 'running', $4) returning stage_run_id",
+            "insert into ops.stage_runs (run_id, snapshot_id, stage, status, delivery, trace_id)"
+            " values ($1, $2, $3, 'running', $4, $5) returning stage_run_id",
             run_id,
             snapshot_id,
             stage,
             delivery,
+            format(context.trace_id, "032x") if context.is_valid else None,
         )
     return stage_run_id
 
