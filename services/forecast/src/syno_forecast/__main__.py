@@ -1,5 +1,4 @@
-import asyncio
-
 from syno_forecast.main import create_app
+from syno_shared.service import serve
 
-asyncio.run(create_app().run())
+serve(create_app())

@@ -1,5 +1,4 @@
-import asyncio
-
+from syno_shared.service import serve
 from syno_transform.main import create_app
 
-asyncio.run(create_app().run())
+serve(create_app())

@@ -117,6 +117,15 @@ async def reconcile_forever(service: Service[Any], every_seconds: float = OUTBOX
         await asyncio.sleep(every_seconds)
 
 
+_SERVED: list[FastStream] = []
+
+
+def serve(app: FastStream) -> None:
+    """Run a service process until SIGTERM or Ctrl-C; its shutdown then ends within the watchdog's grace."""
+    _SERVED.append(app)
+    asyncio.run(app.run())
+
+
 def build_service(name: Stage, settings: SettingsT) -> tuple[FastStream, Service[SettingsT]]:
     configure_logging(name, settings.log_format)
     if not settings.nats_url or not settings.pg_dsn:
@@ -152,7 +161,8 @@ def build_service(name: Stage, settings: SettingsT) -> tuple[FastStream, Service
 
     @app.on_shutdown
     async def stop_background() -> None:
-        health.start_shutdown_watchdog()
+        if app in _SERVED:  # a service process (not an app a test runs in its own process)
+            health.start_shutdown_watchdog()
         for task in background:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
