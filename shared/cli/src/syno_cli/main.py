@@ -29,7 +29,7 @@ from rich.table import Table
 from syno_cli import dlq, publish, status
 from syno_cli import replay as replays
 from syno_cli.replay import replay_event as replay_event  # re-exported: tests replay through it
-from syno_shared import bus
+from syno_shared import access, bus
 from syno_shared.embedded import Endpoints, embedded_runtime
 from syno_shared.fingerprint import file_sha256
 from syno_shared.logging import redact_url
@@ -52,7 +52,9 @@ STAGE_SUBJECTS = {
 }
 
 
-def _service_env(settings: Settings, endpoints: Endpoints) -> dict[str, str]:
+def _service_env(settings: Settings, endpoints: Endpoints, service: str | None = None) -> dict[str, str]:
+    """A service process's environment: the servers, the share, and (when the runtime created them) its own
+    NATS user and PostgreSQL role, never the operator's or the owner's (syno_shared.access)."""
     env = dict(os.environ)
     env.update(
         SYNO_NATS_URL=endpoints.nats_url,
@@ -60,6 +62,20 @@ def _service_env(settings: Settings, endpoints: Endpoints) -> dict[str, str]:
         SYNO_DATA_DIR=str(settings.data_dir.resolve()),
         SYNO_MAPPING_DIR=str(settings.mapping_table_dir.resolve()),
     )
+    credentials = endpoints.credentials.get(service) if service is not None else None
+    if credentials is not None and credentials.nats_user is not None and credentials.nats_password is not None:
+        env.update(
+            SYNO_NATS_URL=access.without_credentials(endpoints.nats_url),
+            SYNO_NATS_USER=credentials.nats_user,
+            SYNO_NATS_PASSWORD=credentials.nats_password.get_secret_value(),
+        )
+    if credentials is not None and credentials.pg_role is not None and credentials.pg_password is not None:
+        env.update(
+            SYNO_PG_DSN=access.with_credentials(
+                endpoints.pg_dsn, credentials.pg_role, credentials.pg_password.get_secret_value()
+            ),
+            SYNO_MIGRATE_ON_START="false",  # its role cannot: the owner applies them first (service_processes)
+        )
     return env
 
 
@@ -67,16 +83,26 @@ def _service_env(settings: Settings, endpoints: Endpoints) -> dict[str, str]:
 def service_processes(
     settings: Settings, endpoints: Endpoints, log_dir: Path
 ) -> Iterator[list[subprocess.Popen[bytes]]]:
-    """The four services as child processes; stopped (SIGTERM, then SIGKILL) on the way out."""
+    """The four services as child processes; stopped (SIGTERM, then SIGKILL) on the way out.
+
+    Each logs in with its own credentials when the runtime created them; the owner then applies every
+    pending migration first, since no service role may.
+    """
+    from syno_shared import migrate
+
     log_dir.mkdir(parents=True, exist_ok=True)
-    env = _service_env(settings, endpoints)
+    if any(credentials.pg_role is not None for credentials in endpoints.credentials.values()):
+        migrate.apply_migrations(endpoints.pg_dsn, migrate.installed_sources())
     processes = []
     try:
         for name in SERVICES:
             with (log_dir / f"{name}.log").open("ab") as log:  # the child keeps its own descriptor
                 processes.append(
                     subprocess.Popen(
-                        [sys.executable, "-m", f"syno_{name}"], env=env, stdout=log, stderr=subprocess.STDOUT
+                        [sys.executable, "-m", f"syno_{name}"],
+                        env=_service_env(settings, endpoints, name),
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
                     )
                 )
         yield processes
@@ -96,7 +122,10 @@ def service_processes(
 def runtime(settings: Settings, *, with_services: bool | None) -> Iterator[Endpoints]:
     with embedded_runtime(settings.nats_url, settings.pg_dsn) as endpoints:
         start = with_services if with_services is not None else (endpoints.is_nats_embedded or endpoints.is_pg_embedded)
-        asyncio.run(ensure_stream(endpoints.nats_url, settings.stream_name))
+        # As the operator: the embedded one (in the URL), or SYNO_NATS_USER on a configured server.
+        user = None if endpoints.is_nats_embedded else settings.nats_user
+        password = settings.nats_password.get_secret_value() if user and settings.nats_password else None
+        asyncio.run(bus.ensure_streams(endpoints.nats_url, settings.stream_name, user=user, password=password))
         if start:
             with service_processes(settings, endpoints, settings.processed_dir / "logs"):
                 yield endpoints
@@ -169,16 +198,46 @@ def run_pipeline(
     snapshot_id = file_sha256(path)
     with runtime(settings, with_services=with_services) as endpoints:
         started = time.perf_counter()
+        # Services someone else runs answer within seconds; ours may still be starting.
+        is_own = with_services if with_services is not None else endpoints.is_nats_embedded or endpoints.is_pg_embedded
+        pickup_seconds = None if is_own else PICKUP_SECONDS
 
         async def follow() -> tuple[str, dict[str, dict[str, Any]]]:
             waiter = asyncio.create_task(wait_for_run(endpoints.nats_url, snapshot_id, timeout, on_event))
             await asyncio.sleep(0.2)
-            drop_on_share(path, settings.raw_dir)
+            dropped = drop_on_share(path, settings.raw_dir)
+            if pickup_seconds is not None and not await left_the_share(dropped, pickup_seconds):
+                waiter.cancel()
+                return "no_service", {}
             return await waiter
 
         status, events = asyncio.run(follow())
-        stages = asyncio.run(stage_report(endpoints.pg_dsn, snapshot_id))
+        stages = [] if status == "no_service" else asyncio.run(stage_report(endpoints.pg_dsn, snapshot_id))
     return summarise(snapshot_id, status, events, stages, time.perf_counter() - started)
+
+
+PICKUP_SECONDS = 15.0
+
+
+async def left_the_share(dropped: Path, seconds: float) -> bool:
+    """Whether an ingestion service took the file off the share within `seconds`."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if not dropped.exists():
+            return True
+        await asyncio.sleep(0.2)
+    return not dropped.exists()
+
+
+def require_mapping_tables(settings: Settings) -> None:
+    """One line naming the setting to fix, not a traceback from deep inside a service."""
+    folder = settings.mapping_table_dir
+    if not folder.is_dir() or not any(folder.glob("*.csv")):
+        err.print(
+            f"[red]no mapping tables in {folder}[/]: set SYNO_MAPPING_DIR (or SYNO_DATA_DIR) to the folder holding "
+            "the business's CSVs (Mapped_Countries_with_Regions.csv, exchange_rates.csv, product_rules.csv, ...)"
+        )
+        raise typer.Exit(2)
 
 
 def summarise(
@@ -242,7 +301,15 @@ def run(
 ) -> None:
     """Put a workbook through all four stages and wait for the result."""
     settings = Settings()
+    require_mapping_tables(settings)
     result = run_pipeline(settings, path, timeout=timeout, with_services=services)
+    if result["status"] == "no_service":
+        err.print(
+            f"[red]no ingestion service took the file from {settings.raw_dir} within {PICKUP_SECONDS:.0f} s[/]: start "
+            "the services (`just services`, or `docker compose up -d`), or unset SYNO_NATS_URL and SYNO_PG_DSN to run "
+            "on embedded servers with the services started for you"
+        )
+        raise typer.Exit(1)
     if as_json:
         typer.echo(json.dumps(result, default=str))
     else:
@@ -265,6 +332,7 @@ def demo(
     from syno_sample.workbook import SampleSpec, write_workbook
 
     settings = Settings()
+    require_mapping_tables(settings)
     out = settings.data_dir / "sample" / "syno-sample.xlsx"
     with err.status("generating a 2-year sample workbook..."):
         report = write_workbook(out, SampleSpec(rows_per_year=rows_per_year), settings.mapping_table_dir)

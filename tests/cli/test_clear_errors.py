@@ -1,0 +1,67 @@
+"""A person gets one line saying what to fix, within seconds: no services listening, no mapping tables."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from syno_shared.embedded import EmbeddedNats
+
+pytestmark = pytest.mark.integration
+
+MAPPING_DIR = Path(__file__).resolve().parents[2] / "data" / "mapping_table"
+
+
+@pytest.fixture
+def nats_url(tmp_path: Path) -> Iterator[str]:
+    (tmp_path / "nats").mkdir()
+    server = EmbeddedNats(tmp_path / "nats")
+    server.start()
+    yield server.url
+    server.stop()
+
+
+def syno_run(env: dict[str, str], workbook: Path, cwd: Path) -> tuple[subprocess.CompletedProcess[str], float]:
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "syno_cli", "run", str(workbook)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=cwd,
+    )
+    return result, time.monotonic() - started
+
+
+def test_run_against_servers_with_no_services_says_so_within_seconds(
+    nats_url: str, isolated_pg_dsn: str, tmp_path: Path
+) -> None:
+    workbook = tmp_path / "w.xlsx"
+    workbook.write_bytes(b"PK not really a workbook")
+    env = {
+        **os.environ,
+        "SYNO_NATS_URL": nats_url,
+        "SYNO_PG_DSN": isolated_pg_dsn,
+        "SYNO_DATA_DIR": str(tmp_path / "data"),
+        "SYNO_MAPPING_DIR": str(MAPPING_DIR),
+    }
+    result, seconds = syno_run(env, workbook, tmp_path)
+    assert result.returncode == 1
+    assert "no ingestion service took the file" in result.stderr and "just services" in result.stderr
+    assert seconds < 60  # not the 30 minutes of a silent wait
+
+
+def test_a_missing_mapping_folder_is_one_line_naming_the_setting(tmp_path: Path) -> None:
+    workbook = tmp_path / "w.xlsx"
+    workbook.write_bytes(b"x")
+    env = {**os.environ, "SYNO_DATA_DIR": str(tmp_path / "nowhere"), "SYNO_MAPPING_DIR": str(tmp_path / "nowhere")}
+    result, _ = syno_run(env, workbook, tmp_path)
+    assert result.returncode == 2
+    assert "SYNO_MAPPING_DIR" in result.stderr and "Traceback" not in result.stderr
