@@ -98,8 +98,8 @@ async def _ingest(
     existing = await manifest.find_snapshot(service.pool, snapshot_id)
     if existing is not None and not (settings.data_dir / existing["stored_path"]).exists():
         # Accepted and committed, then the process died before the file left the share: finish the move.
-        share.move(taken.copy, share.inside(settings.data_dir, settings.data_dir / existing["stored_path"]))
-        share.leave_share(path, taken)
+        target = share.inside(settings.data_dir, settings.data_dir / existing["stored_path"])
+        share.move(share.judged_file(path, taken), target)
         get_logger().info("workbook_move_finished", file_name=share.display_name(path.name), snapshot_id=snapshot_id)
         return FileOutcome("landed", snapshot_id)
     if existing is not None:
@@ -134,8 +134,7 @@ async def keep_duplicate(service: IngestionService, path: Path, taken: Taken, ex
     """A repeat of an accepted snapshot: information, not a failure. Kept aside, recorded, never processed again."""
     settings = service.settings
     file_name = share.display_name(path.name)
-    kept = share.keep_duplicate(settings.data_dir, taken.copy, taken.snapshot_id, file_name)
-    share.leave_share(path, taken)
+    kept = share.keep_duplicate(settings.data_dir, share.judged_file(path, taken), taken.snapshot_id, file_name)
     message = (
         f"'{file_name}' has the same content as '{existing['file_name']}' accepted at "
         f"{existing['accepted_at']:%Y-%m-%d %H:%M} UTC; not processed again (use `syno replay` to force)"
@@ -164,10 +163,10 @@ async def quarantine(
     snapshot_id = taken.snapshot_id if taken is not None else None
     details = {"snapshot_id": snapshot_id, "size_bytes": seen.size, "run_id": run_id}
     if taken is not None:
+        judged = share.judged_file(path, taken)
         kept = share.quarantine(
-            data_dir, taken.copy, file_name=file_name, code=error.code, message=error.message, details=details
+            data_dir, judged, file_name=file_name, code=error.code, message=error.message, details=details
         )
-        share.leave_share(path, taken)
     elif seen.kind == "file":
         kept = share.quarantine(data_dir, path, code=error.code, message=error.message, details=details)
     else:
@@ -252,8 +251,7 @@ async def land_workbook(
             subject=bus.WORKBOOK_LANDED,
             event_json=event.model_dump_json(),
         )
-    share.move(taken.copy, stored_path)
-    share.leave_share(path, taken)
+    share.move(share.judged_file(path, taken), stored_path)
     files_counter.add(1, {"outcome": "accepted"})
     for sheet in landed_sheets:
         rows_counter.add(sheet.rows, {"sheet": sheet.name})

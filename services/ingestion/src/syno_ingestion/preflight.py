@@ -88,12 +88,12 @@ def human_bytes(count: float) -> str:
     raise AssertionError("unreachable")
 
 
-def detect_format(head: bytes, suffix: str) -> Literal["zip", "xls", "encrypted"]:
+def detect_format(head: bytes, suffix: str) -> Literal["zip", "xls"]:
     """The container in the first bytes of a file: a zip (xlsx, xlsb, ods), an OLE file (xls), or a refusal."""
     if head.startswith((_ZIP, _EMPTY_ZIP)):
         return "zip"
     if head.startswith(_CFB):
-        return "encrypted" if _ENCRYPTED in head else "xls"
+        return "xls"
     named = f"named '{printable(suffix)}'" if suffix else "without a suffix"
     if b"\x00" not in head[:4096] and head.lstrip()[:1] == b"<":
         raise InputRejected(
@@ -120,6 +120,22 @@ def _looks_like_text(head: bytes) -> bool:
         text = head.decode("latin-1")
     printable_share = sum(char.isprintable() or char in "\r\n\t" for char in text) / max(len(text), 1)
     return printable_share > 0.95
+
+
+def is_encrypted_package(head: bytes, directory: bytes) -> bool:
+    """An OLE file holding an 'EncryptedPackage' stream is a password-protected .xlsx, not an .xls."""
+    return _ENCRYPTED in head or _ENCRYPTED in directory
+
+
+def _first_directory_sector(handle: BinaryIO, head: bytes) -> bytes:
+    """The OLE file's first directory sector, where its streams are named (header fields at 30 and 48)."""
+    if len(head) < 52:
+        return b""
+    (shift,) = struct.unpack_from("<H", head, 30)
+    (sector,) = struct.unpack_from("<I", head, 48)
+    size = 1 << min(shift, 12)
+    handle.seek((sector + 1) * size)
+    return handle.read(size)
 
 
 def zip_format(names: Sequence[str]) -> WorkbookFormat:
@@ -282,12 +298,11 @@ def inspect_workbook(path: Path, limits: ReaderLimits) -> WorkbookFormat:
         raise InputRejected("the file is empty (0 bytes); export the workbook again", code="empty_file")
     with path.open("rb") as handle:
         head = handle.read(8192)
-        container = detect_format(head, path.suffix)
-        if container == "encrypted":
-            raise InputRejected(
-                "the workbook is password-protected; save it without a password", code="password_protected"
-            )
-        if container == "xls":
+        if detect_format(head, path.suffix) == "xls":
+            if is_encrypted_package(head, _first_directory_sector(handle, head)):
+                raise InputRejected(
+                    "the workbook is password-protected; save it without a password", code="password_protected"
+                )
             return "xls"
         check_zip_records(handle, size, limits)
     try:

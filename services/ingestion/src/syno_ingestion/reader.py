@@ -77,10 +77,11 @@ def crash(end: ChildEnd, crashed: dict[str, Any] | None, limits: ReaderLimits) -
             "delete the empty rows and columns and save again"
         )
     if allocation is not None or (crashed or {}).get("code") == "reader_out_of_memory":
-        asked = f"{human_bytes(int(allocation[1]))} at once" if allocation is not None else "more memory"
+        asked = f" (its last request: {human_bytes(int(allocation[1]))} at once)" if allocation is not None else ""
         return "reader_out_of_memory", (
-            f"reading the workbook needed {asked}, more than the {memory} the reader may use; a cell far from "
-            "the data (e.g. at XFD1048576) makes a sheet that large: delete the empty rows and columns and save again"
+            f"reading the workbook needed more than the {memory} of memory the reader may use{asked}; a sheet far "
+            "larger than its data (a stray cell at XFD1048576, or a sheet bigger than its file says) is the usual "
+            "cause: delete the empty rows and columns and save again"
         )
     if end.exit_code == -signal.SIGKILL:
         return "reader_out_of_memory", (

@@ -285,13 +285,17 @@ def ensure_unchanged(path: Path, taken: Taken) -> None:
         )
 
 
-def leave_share(path: Path, taken: Taken) -> None:
-    """Remove the original once its copy is kept, unless someone has written a new version meanwhile."""
+def judged_file(path: Path, taken: Taken) -> Path:
+    """The file to keep once a verdict is reached: the original itself while it still holds the judged
+    bytes (the copy is dropped; a writer that still has it open writes on into the kept file, not into a
+    deleted one), else the copy, and the new version stays on the share to be taken in its turn."""
     try:
         if entry_state(path.lstat()) == taken.state:
-            path.unlink()
+            taken.copy.unlink(missing_ok=True)
+            return path
     except FileNotFoundError:
-        return
+        pass
+    return taken.copy
 
 
 def accepted_path(data_dir: Path, file_name: str, snapshot_id: str) -> Path:
