@@ -91,6 +91,25 @@ def zip_bomb(path: Path, inflated_bytes: int) -> Path:
     return path
 
 
+def lying_zip_bomb(path: Path, inflated_bytes: int) -> Path:
+    """A zip bomb whose headers claim its sheet inflates only ten times (a plausible sheet): the zip's own
+    records pass every check, so only the reader's process limits stand in the way. Under 2 GiB (no zip64)."""
+    zip_bomb(path, inflated_bytes)
+    data = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as archive:
+        info = archive.getinfo(SHEET1)
+    claimed = info.compress_size * 10
+    struct.pack_into("<I", data, info.header_offset + 22, claimed)  # local header: uncompressed size
+    at = data.find(b"PK\x01\x02")
+    while at >= 0:
+        (name_length,) = struct.unpack_from("<H", data, at + 28)
+        if bytes(data[at + 46 : at + 46 + name_length]) == SHEET1.encode():
+            struct.pack_into("<I", data, at + 24, claimed)  # central directory: uncompressed size
+        at = data.find(b"PK\x01\x02", at + 4)
+    path.write_bytes(data)
+    return path
+
+
 def far_cell(path: Path, *, is_declared: bool = True) -> Path:
     """One header row and one cell at XFD1048576: 7 KB that asks the reader for 512 GiB. Undeclared,
     the sheet has no <dimension>, so only the reader's own limits stand in the way."""

@@ -88,7 +88,11 @@ def crash(end: ChildEnd, crashed: dict[str, Any] | None, limits: ReaderLimits) -
             "the reader was killed by the system while reading the workbook, most likely for want of memory"
         )
     if crashed is not None and crashed.get("code") == "reader_panicked":
-        return "reader_panicked", f"the workbook reader failed on this file ({printable(str(crashed['detail']), 200)})"
+        detail = printable(str(crashed["detail"]), 200)
+        return "reader_panicked", (
+            f"the workbook reader broke down on this file, which is damaged or unusual ({detail}); open it in "
+            "Excel and save it again as .xlsx"
+        )
     if end.exit_code < 0:
         name = signal.Signals(-end.exit_code).name if -end.exit_code in signal.valid_signals() else str(-end.exit_code)
         return "reader_crashed", f"the workbook reader crashed on this file ({name})"

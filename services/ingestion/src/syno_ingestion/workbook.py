@@ -40,7 +40,7 @@ _FAILURES = (
     ),
     (("password", "encrypt"), "password_protected", "the workbook is password-protected; save it without a password"),
     (
-        ("zip", "eof", "truncat", "invalid", "corrupt", "cfb", "not a"),
+        ("zip", "eof", "truncat", "invalid", "corrupt", "cfb", "not a", "xml error"),
         "corrupt_file",
         "the file is corrupt or was only partly copied; export it again",
     ),
