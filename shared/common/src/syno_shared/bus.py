@@ -12,9 +12,10 @@ import contextlib
 import contextvars
 import dataclasses
 from collections.abc import Iterator, Mapping
-from typing import Final
+from typing import Any, Final
 
 import nats
+import nats.errors
 import nats.js.errors
 from faststream.nats import (
     ConsumerConfig,
@@ -26,10 +27,14 @@ from faststream.nats import (
     StreamConfig,
 )
 from faststream.nats.opentelemetry import NatsTelemetryMiddleware
+from faststream.nats.security import NatsUserPassword
+from nats.aio.client import DEFAULT_INBOX_PREFIX
+from nats.aio.client import Client as NatsClient
 from nats.js.api import AckPolicy as NatsAckPolicy
 from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import TracerProvider
 
+from syno_shared.errors import SynoError
 from syno_shared.events import Event
 
 WORKBOOK_LANDED: Final = "workbook.landed"
@@ -115,13 +120,36 @@ def message_id(subject: str, snapshot_id: str, attempt: str | None = None) -> st
     return f"{subject}:{snapshot_id}" + (f":{attempt}" if attempt else "")
 
 
+def inbox_prefix(user: str) -> str:
+    """Where a NATS user's replies arrive (JetStream acks, pulled messages): the only subjects it may receive on."""
+    return f"_INBOX.{user}"
+
+
+def pull_inbox_prefix(user: str | None) -> bytes:
+    """The inbox prefix of a pull subscriber (FastStream's own default is the shared `_INBOX.`)."""
+    return f"{inbox_prefix(user)}.".encode() if user is not None else b"_INBOX."
+
+
+def _login(user: str | None, password: str | None) -> dict[str, Any]:
+    """nats.connect options for a user (none: the URL's own, if any), with the user's inbox prefix."""
+    if user is None:
+        return {}
+    return {"user": user, "password": password or "", "inbox_prefix": inbox_prefix(user)}
+
+
 def create_broker(
     nats_url: str,
     *,
+    user: str | None = None,
+    password: str | None = None,
     tracer_provider: TracerProvider | None = None,
     meter_provider: MeterProvider | None = None,
 ) -> NatsBroker:
-    """A broker whose messages carry the W3C trace context in their headers."""
+    """A broker whose messages carry the W3C trace context in their headers.
+
+    With a `user`, it logs in as that user (SYNO_NATS_USER / SYNO_NATS_PASSWORD) and takes its replies on
+    the user's own inbox prefix, the only subjects a service user may subscribe to (syno_shared.access).
+    """
     return NatsBroker(
         nats_url,
         middlewares=[NatsTelemetryMiddleware(tracer_provider=tracer_provider, meter_provider=meter_provider)],
@@ -130,7 +158,14 @@ def create_broker(
         # Reconnect forever with backoff: a NATS restart never leaves a service lingering disconnected.
         max_reconnect_attempts=-1,
         reconnect_time_wait=2,
+        security=NatsUserPassword(user, password or "") if user is not None else None,
+        inbox_prefix=inbox_prefix(user) if user is not None else DEFAULT_INBOX_PREFIX,
     )
+
+
+async def connect(nats_url: str, *, user: str | None = None, password: str | None = None) -> NatsClient:
+    """A plain NATS connection as `user` (see `create_broker`), for work outside a broker."""
+    return await nats.connect(nats_url, **_login(user, password))
 
 
 async def publish_event(
@@ -154,17 +189,34 @@ async def publish_event(
     return ack
 
 
-async def ensure_streams(nats_url: str, stream_name: str) -> None:
-    """Create (or update) the event, dead-letter and advisory streams before anyone publishes or gives up."""
+class StreamConfigError(SynoError):
+    code = "stream_config_differs"
+
+
+async def ensure_streams(
+    nats_url: str, stream_name: str, *, user: str | None = None, password: str | None = None
+) -> None:
+    """Create (or update) the event, dead-letter and advisory streams before anyone publishes or gives up.
+
+    A service user may only create them (nothing happens when they exist as configured here); updating a
+    stream whose configuration changed is the operator's (the deployment's setup job, or the CLI runtime).
+    """
     from syno_shared import deadletter  # the dead-letter module builds on this one
 
-    connection = await nats.connect(nats_url)
+    connection = await connect(nats_url, user=user, password=password)
     try:
         js = connection.jetstream()
         for config in (stream_config(stream_name), *deadletter.stream_configs(stream_name)):
             try:
                 await js.add_stream(config)
             except nats.js.errors.BadRequestError:
-                await js.update_stream(config)
+                try:
+                    await js.update_stream(config)
+                except nats.errors.TimeoutError as error:  # a refused request is never answered
+                    raise StreamConfigError(
+                        f"stream {config.name} differs from this version's configuration and NATS user "
+                        f"{user or '(from the URL)'} may not update it: run the deployment's setup (as the "
+                        "operator) first"
+                    ) from error
     finally:
         await connection.close()

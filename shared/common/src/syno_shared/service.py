@@ -83,6 +83,7 @@ class Service(Generic[SettingsT]):
             config=bus.consumer_config(durable, self.settings.max_deliver, ack_wait=ack_wait),
             ack_policy=AckPolicy.NACK_ON_ERROR,
             max_workers=max_workers,
+            inbox_prefix=bus.pull_inbox_prefix(self.settings.nats_user),  # the only inbox its NATS user may read
         )
         if stream is None:
             self._watch_max_deliveries(durable)
@@ -99,6 +100,7 @@ class Service(Generic[SettingsT]):
             pull_sub=PullSub(batch_size=1, timeout=5.0),
             config=bus.consumer_config(advisories, self.settings.max_deliver),
             ack_policy=AckPolicy.NACK_ON_ERROR,
+            inbox_prefix=bus.pull_inbox_prefix(self.settings.nats_user),
         )
         async def on_max_deliveries(message: NatsMessage) -> None:
             await dead_letter_from_advisory(self.context, message.body)
@@ -134,8 +136,15 @@ def build_service(name: Stage, settings: SettingsT) -> tuple[FastStream, Service
             "services on embedded servers, or set both variables"
         )
     telemetry = setup_telemetry(name, settings.otlp_endpoint)
+    # Each service logs in as its own NATS user and PostgreSQL role (syno_shared.access), from its settings.
+    nats_user = settings.nats_user
+    nats_password = settings.nats_password.get_secret_value() if settings.nats_password is not None else None
     broker = bus.create_broker(
-        settings.nats_url, tracer_provider=telemetry.tracer_provider, meter_provider=telemetry.meter_provider
+        settings.nats_url,
+        user=nats_user,
+        password=nats_password,
+        tracer_provider=telemetry.tracer_provider,
+        meter_provider=telemetry.meter_provider,
     )
     service = Service(name=name, settings=settings, broker=broker, telemetry=telemetry)
     app = FastStream(broker)
@@ -143,14 +152,15 @@ def build_service(name: Stage, settings: SettingsT) -> tuple[FastStream, Service
 
     @app.on_startup
     async def open_edges() -> None:
-        await bus.ensure_streams(settings.nats_url or "", settings.stream_name)
-        sources = migrate.installed_sources(("ops", name))
-        applied = await asyncio.to_thread(migrate.apply_migrations, pg_dsn, sources)
-        if applied:
-            get_logger().info("migrations_applied", migrations=applied)
+        await bus.ensure_streams(settings.nats_url or "", settings.stream_name, user=nats_user, password=nats_password)
+        if settings.migrate_on_start:  # else the deployment's setup applied them as the owner role
+            sources = migrate.installed_sources(("ops", name))
+            applied = await asyncio.to_thread(migrate.apply_migrations, pg_dsn, sources)
+            if applied:
+                get_logger().info("migrations_applied", migrations=applied)
         pool = await db.create_pool(pg_dsn)
         service.pool_holder.append(pool)
-        get_logger().info("service_started", nats_url=redact_url(settings.nats_url or ""))
+        get_logger().info("service_started", nats_url=redact_url(settings.nats_url or ""), nats_user=nats_user)
 
     background: list[asyncio.Task[None]] = []
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -17,7 +17,21 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SYNO_", env_nested_delimiter="__", env_file=".env", extra="ignore")
 
     nats_url: str | None = Field(default=None, description="NATS server; unset = start an embedded one.")
-    pg_dsn: str | None = Field(default=None, description="PostgreSQL DSN; unset = start an embedded one.")
+    nats_user: str | None = Field(
+        default=None, description="NATS user this process logs in as (each service its own); unset = the URL's."
+    )
+    nats_password: SecretStr | None = Field(default=None, description="Password of SYNO_NATS_USER.")
+    pg_dsn: str | None = Field(
+        default=None,
+        description="PostgreSQL DSN, with the process's own role and password; unset = start an embedded one.",
+    )
+    migrate_on_start: bool = Field(
+        default=True,
+        description=(
+            "Apply pending migrations at start-up with SYNO_PG_DSN (one all-powerful role, e.g. in tests); "
+            "false where the deployment's setup applies them as the owner role, which the services' roles are not."
+        ),
+    )
     data_dir: Path = Field(default=Path("data"), description="Holds raw/, processed/, quarantine/.")
     mapping_dir: Path | None = Field(default=None, description="Reference CSVs; default: data_dir/mapping_table.")
     otlp_endpoint: str | None = Field(
