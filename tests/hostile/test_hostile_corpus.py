@@ -6,13 +6,18 @@ workbook goes through.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+import shutil
 import time
 
 import pytest
 
+from syno_shared.fingerprint import file_sha256
+
 from .corpus import CORPUS, Hostile, unique_good
 from .share_watcher import Watcher, listing, peak_child_rss_bytes
+from .workbooks import sales, write_xlsx
 
 pytestmark = pytest.mark.integration
 
@@ -61,3 +66,34 @@ async def test_a_hostile_file_is_quarantined_or_processed_and_the_share_keeps_wo
 def _good_drop(hostile: Hostile) -> Hostile:
     """The next good workbook, dropped as a person would, named after the file it follows."""
     return Hostile(f"good_after_{hostile.key}", lambda path: unique_good(path, next(_serial)), "landed")
+
+
+async def test_a_file_rewritten_while_it_is_read_is_judged_only_in_its_final_form(watcher: Watcher) -> None:
+    """A verdict on bytes that are no longer on the share is void: nothing is recorded for them, and the
+    file is taken again once it stops changing."""
+    staging = watcher.root / "staging"
+    first = write_xlsx(staging / "first.xlsx", {"2024": sales(20_000)})  # about a second to read
+    serial = next(_serial)
+    final = unique_good(staging / "final.xlsx", serial)
+    entry = watcher.raw_dir / "rewritten while read.xlsx"
+    shutil.copyfile(first, staging / "partial")
+    (staging / "partial").rename(entry)
+    incoming = watcher.data_dir / "processed" / "ingestion" / ".incoming"
+    for _ in range(300):  # until the reader has started on the first version
+        if any(incoming.glob("*/job.json")):
+            break
+        await asyncio.sleep(0.02)
+    entry.write_bytes(final.read_bytes())
+
+    outcome = await watcher.outcome(entry)
+
+    assert outcome.outcome == "accepted"
+    assert outcome.sheets["2024"]["PI"].to_list() == [f"GOOD{serial}"]
+    assert watcher.service is not None
+    pool = watcher.service.pool
+    first_id = file_sha256(first)
+    assert await pool.fetch("select outcome from ops.ingestion_files where snapshot_id = $1", first_id) == []
+    runs = await pool.fetch(
+        "select status, error_code from ops.stage_runs where snapshot_id = $1 and stage = 'ingestion'", first_id
+    )
+    assert [tuple(run) for run in runs] == [("retrying", "file_changed")]

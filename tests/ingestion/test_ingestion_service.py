@@ -25,7 +25,9 @@ from syno_shared.fingerprint import file_sha256
 pytestmark = pytest.mark.integration
 
 
-async def run_scenario(endpoints: Endpoints, data_dir: Path, files: list[tuple[str, Path]]) -> list[dict[str, Any] | None]:
+async def run_scenario(
+    endpoints: Endpoints, data_dir: Path, files: list[tuple[str, Path]]
+) -> list[dict[str, Any] | None]:
     """Drop each file in turn and collect the event ingestion publishes for it (None: it published nothing)."""
     connection = await nats.connect(endpoints.nats_url)
     received: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
