@@ -69,13 +69,22 @@ SUMMARY = RunSummary(
                        baseline_smape=38.2, threshold_smape=30.0, is_threshold_met=False),
     ),
     headlines=("SVR-RM T1: $1,200,000 (80%: $1,000,000 to $1,400,000), ets",),
-    storylines=("FR / SVR-RM buyer: Cross-sell C2 to SVR-RM buyers (score 21)",),
+    narrated_quarter=date(2025, 7, 1),
+    opportunities=("FR / SVR-RM buyer: Cross-sell C2 to 3 SVR-RM buyers without C2. $21.0K at stake, "
+                   "medium confidence. Accounts: *Acme*, Dune, Hugo.",),
+    opportunity_count=4,
+    opportunities_link=Link("opportunities", "http://metabase.local/dashboard/9"),
     trace_url="http://grafana.local/explore?trace=abc",
     dashboards=(Link("Sell-out", "http://metabase.local/dashboard/3"),),
 )  # fmt: skip
 
 SUMMARY_TITLE = "syno: forecasts for Q4 2025 from sellout_2025*.xlsx (1 cohort flagged)"
 SUMMARY_BODY = """\
+**Top opportunities (Q3 2025)**:
+1. FR / SVR-RM buyer: Cross-sell C2 to 3 SVR-RM buyers without C2. $21.0K at stake, medium confidence. \
+Accounts: \\*Acme\\*, Dune, Hugo.
+All 4 opportunities of Q3 2025, with their accounts: [opportunities](http://metabase.local/dashboard/9)
+
 **Workbook**: sellout_2025\\*.xlsx, 12.3 MB (+0.4 MB), 123,456 rows loaded.
 Rows per sheet: 2025 120,000 (+1,200), 2025-C2 3,456 (-34), 2026 10 (new).
 Since the previous snapshot: sheets added: 2026; columns added: 2025: Region, Sales_Rep; \
@@ -96,9 +105,6 @@ Snapshot `9a8b7c6d5e4f`, run `run-42`.
 - SVR-RM T1: $1,200,000 (80%: $1,000,000 to $1,400,000), ets
 - overall: 6 series, sMAPE 12.3% (seasonal naive 15.0%)
 - customer: 20 series, sMAPE 41.5% (seasonal naive 38.2%) **FLAGGED**: above the 30.0% limit
-
-**Storylines**:
-- FR / SVR-RM buyer: Cross-sell C2 to SVR-RM buyers (score 21)
 
 [Trace in Grafana](http://grafana.local/explore?trace=abc) · [Sell-out](http://metabase.local/dashboard/3)"""
 

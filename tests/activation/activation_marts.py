@@ -95,12 +95,24 @@ SNAPSHOT_ROWS = [
     (Q2, "FR", "Hugo", "SVR-RM buyer", 10_000.0, None, None, False, "new"),
     (Q3, "FR", "Hugo", "SVR-RM buyer", 10_500.0, 0.05, None, False, "cross-sell C2"),
 ]
-# (quarter, c2_service_family, region, revenue_usd) of marts.c2_adoption_scorecard: one row per month with C2.
+# (month, quarter, c2_service_family, c2_plan, region, active_customers, revenue_usd) of
+# marts.c2_adoption_scorecard: one row per month with C2 (one customer buying each time).
 C2_SCORECARD_ROWS = [
-    (Q2, "BACKUP", "FR", 10_000.0),
-    (Q3, "BACKUP", "FR", 10_000.0),
-    (Q2, "STORAGE", "DE", 10_000.0),
-    (Q3, "STORAGE", "DE", 5_000.0),
+    (date(2025, 4, 1), Q2, "BACKUP", "BUSINESS", "FR", 1, 10_000.0),
+    (date(2025, 7, 1), Q3, "BACKUP", "BUSINESS", "FR", 1, 10_000.0),
+    (date(2025, 5, 1), Q2, "STORAGE", "ADVANCED", "DE", 1, 10_000.0),
+    (date(2025, 7, 1), Q3, "STORAGE", "ADVANCED", "DE", 1, 5_000.0),
+]
+# (quarter, customer, tier, quantity, revenue_usd) of marts.svr_rm_customer_quarterly: Beta's Q3 return nets its
+# Q3 purchase to quantity 0 (revenue 30K - 10K).
+SVR_RM_REVENUE_ROWS = [
+    (Q2, "Acme", "T1", 2, 100_000.0),
+    (Q2, "Beta", "T2", 1, 40_000.0),
+    (Q2, "Hugo", "T1", 1, 10_000.0),
+    (Q3, "Acme", "T1", 3, 125_000.0),
+    (Q3, "Beta", "T2", 0, 20_000.0),
+    (Q3, "Dune", "T1", 1, 50_000.0),
+    (Q3, "Hugo", "T1", 1, 10_500.0),
 ]
 # Customers buying SVR-RM (net quantity > 0) in a quarter, where they had revenue: Beta's Q3 return cancels its
 # Q3 purchase.

@@ -1,10 +1,15 @@
-"""Small activation-snapshot, forecast and C2 frames shared by the storyline, narrative, C2 and report tests."""
+"""Small activation-snapshot, forecast and C2 frames shared by the storyline, narrative, C2 and report tests,
+and `inputs`, which makes ActivationInputs of them (empty frames of the read's schemas where a test gives none)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 
 import polars as pl
+
+from syno_activation import warehouse
+from syno_activation.inputs import ActivationInputs
 
 Q1, Q2, Q3, Q4 = date(2025, 1, 1), date(2025, 4, 1), date(2025, 7, 1), date(2025, 10, 1)
 
@@ -45,6 +50,47 @@ def snapshot() -> pl.DataFrame:
 FORECAST = pl.DataFrame(
     {"target_quarter": [Q4, Q4], "region": ["FR", "overall"], "forecast_revenue": [184_000.0, 250_000.0]}
 )
+
+
+def snapshot_rows(rows: Sequence[tuple[object, ...]]) -> pl.DataFrame:
+    """Rows of (quarter, region, customer, segment, revenue_usd, qoq_change, yoy_change, has_c2, signal)."""
+    return pl.DataFrame(rows, schema=SNAPSHOT_SCHEMA, orient="row")
+
+
+def svr_rm_rows(rows: Sequence[tuple[object, ...]]) -> pl.DataFrame:
+    """marts.svr_rm_customer_quarterly rows: (quarter, customer, tier, quantity, revenue_usd)."""
+    return pl.DataFrame(rows, schema=warehouse.SVR_RM_REVENUE_SCHEMA, orient="row")
+
+
+def _frame(frame: pl.DataFrame | None, schema: dict[str, pl.DataType | type[pl.DataType]]) -> pl.DataFrame:
+    """`frame` with every column of `schema` (null where it has none), or an empty frame of it."""
+    if frame is None:
+        return pl.DataFrame(schema=schema)
+    missing = [pl.lit(None, dtype=dtype).alias(name) for name, dtype in schema.items() if name not in frame.columns]
+    return frame.with_columns(missing).select([pl.col(name).cast(dtype) for name, dtype in schema.items()])
+
+
+def inputs(
+    snapshot_frame: pl.DataFrame,
+    *,
+    region_forecasts: pl.DataFrame | None = None,
+    customer_forecasts: pl.DataFrame | None = None,
+    c2_scorecard_frame: pl.DataFrame | None = None,
+    svr_rm_customers: pl.DataFrame | None = None,
+    c2_customers: pl.DataFrame | None = None,
+    svr_rm_revenue: pl.DataFrame | None = None,
+) -> ActivationInputs:
+    """What `warehouse.fetch_inputs` would read: the given frames, the mart's optional columns and forecast
+    intervals null where a frame has none, empty frames where none is given."""
+    return ActivationInputs(
+        snapshot=_frame(snapshot_frame, warehouse.ACTIVATION_SNAPSHOT_SCHEMA),
+        region_forecasts=_frame(region_forecasts, warehouse.REGION_FORECASTS_SCHEMA),
+        customer_forecasts=_frame(customer_forecasts, warehouse.CUSTOMER_FORECASTS_SCHEMA),
+        c2_scorecard=_frame(c2_scorecard_frame, warehouse.C2_SCORECARD_SCHEMA),
+        svr_rm_customers=_frame(svr_rm_customers, warehouse.SVR_RM_CUSTOMERS_SCHEMA),
+        c2_customers=_frame(c2_customers, warehouse.C2_CUSTOMERS_SCHEMA),
+        svr_rm_revenue=_frame(svr_rm_revenue, warehouse.SVR_RM_REVENUE_SCHEMA),
+    )
 
 
 SCORECARD_COLUMNS = [

@@ -81,7 +81,11 @@ def test_slack_webhook_gets_an_attachment_with_title_and_markdown_text(
     [attachment] = payload["attachments"]
     assert attachment["title"] == SUMMARY_TITLE
     assert attachment["footer"] == "syno"
-    assert attachment["text"].startswith("*Workbook*: sellout_2025\\*.xlsx, 12.3 MB (+0.4 MB), 123,456 rows loaded.")
+    assert attachment["text"].startswith(
+        "*Top opportunities (Q3 2025)*:\n1. FR / SVR-RM buyer: Cross-sell C2 to 3 SVR-RM buyers without C2."
+    )
+    assert "with their accounts: <http://metabase.local/dashboard/9|opportunities>" in attachment["text"]
+    assert "\n*Workbook*: sellout_2025\\*.xlsx, 12.3 MB (+0.4 MB), 123,456 rows loaded." in attachment["text"]
     assert "*FLAGGED*: above the 30.0% limit" in attachment["text"]
 
 

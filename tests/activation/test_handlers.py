@@ -42,6 +42,24 @@ HUGO = (
     "- Hugo (FR, SVR-RM buyer) in Q3 2025: revenue $10.5K (QoQ +5.0%, YoY n/a), C2 cross-sell candidate. "
     "Buys SVR-RM without C2: cross-sell C2."
 )
+# Q3 2025's opportunities, worked out in test_warehouse: FR's SVR-RM buyers (material) first, then the anecdotal
+# cells (Cielo alone in FR / Desktop only, Edda and Fjord in DE / Other).
+OPPORTUNITIES = (
+    "**Top opportunities (Q3 2025)**:",
+    "1. FR / SVR-RM buyer: Cross-sell C2 BACKUP BUSINESS to 3 SVR-RM buyers without C2 (0.0% of FR SVR-RM buyers "
+    "have C2). $30.0K at stake, medium confidence. Accounts: Acme, Dune, Hugo.",
+    "2. FR / SVR-RM buyer: Protect the Q4 2025 pipeline of 3 accounts: forecast -$22.7K vs Q3 2025. $22.7K at "
+    "stake, medium confidence. Accounts: Dune, Beta, Hugo.",
+    "3. Beta (FR / SVR-RM buyer): Win back 1 declining account: -$20.0K (-40.0%) vs Q2 2025. $20.0K at stake, "
+    "high confidence.",
+    "4. Cielo (FR / Desktop only): Upsell rackmount (T1) to 1 growing desktop buyer: +50.0% vs Q2 2025. $50.0K at "
+    "stake, low confidence (anecdotal).",
+    "5. Fjord (DE / Other): Win back 1 declining account: -$10.0K (-50.0%) vs Q2 2025. $10.0K at stake, low "
+    "confidence (anecdotal).",
+    "All 8 opportunities of Q3 2025, with their accounts: [opportunities](http://metabase.local/dashboard/9)",
+    "",
+    "**Regions (Q3 2025)**:",
+)
 # C2: Beta's Backup (FR) 10K in Q2 and in Q3, Gala's Storage (DE) 10K then 5K. SVR-RM buyers: Acme, Beta and
 # Hugo in Q2 (Beta with C2), Acme, Dune and Hugo in Q3 (Beta's return cancels its purchase).
 C2_LINES = (
@@ -64,6 +82,7 @@ async def test_a_forecast_becomes_storylines_a_summary_lineage_and_a_recorded_co
     settings = ActivationServiceSettings(
         activation=ActivationSettings(
             notify_urls=[SecretStr(f"json://127.0.0.1:{webhook.port}/hooks/syno")],
+            dashboard_links={"opportunities": "http://metabase.local/dashboard/9"},
             lineage=LineageSettings(transport="file", file_path=lineage_file),
         )
     )
@@ -75,7 +94,7 @@ async def test_a_forecast_becomes_storylines_a_summary_lineage_and_a_recorded_co
     expected = ActivationCompleted(
         run_id=event.run_id,
         snapshot_id=event.snapshot_id,
-        storylines=11,
+        storylines=10,
         dashboards=[],  # Metabase is off by default
         notifications=[DeliveryResult(target="json", is_ok=True, detail="delivered to json://127.0.0.1")],
         lineage=DeliveryResult(target="openlineage:file", is_ok=True, detail="4 run events"),
@@ -86,6 +105,7 @@ async def test_a_forecast_becomes_storylines_a_summary_lineage_and_a_recorded_co
     [request] = webhook.requests
     body = request.json["message"]
     lines = body.splitlines()
+    assert lines[: len(OPPORTUNITIES)] == list(OPPORTUNITIES)  # the summary leads with what to act on
     assert all(line in lines for line in (REGION_DE, REGION_FR, ACME, HUGO, *C2_LINES))
 
     assert (
@@ -93,8 +113,8 @@ async def test_a_forecast_becomes_storylines_a_summary_lineage_and_a_recorded_co
             "select count(*) from activation.storylines where snapshot_id = $1 and region_narrative is not null",
             event.snapshot_id,
         )
-        == 4
-    )  # the four Q3 2025 rows
+        == 8
+    )  # the eight Q3 2025 opportunities
     completion = await pool.fetchrow(
         "select output_subject, output_event::text from ops.stage_completions where snapshot_id = $1"
         " and stage = 'activation'",
@@ -102,6 +122,6 @@ async def test_a_forecast_becomes_storylines_a_summary_lineage_and_a_recorded_co
     )
     assert completion["output_subject"] == bus.ACTIVATION_COMPLETED
     assert ActivationCompleted.model_validate_json(completion["output_event"]) == outcome.event
-    assert await pool.fetchval("select storylines from ops.activation_log where run_id = $1", event.run_id) == 11
+    assert await pool.fetchval("select storylines from ops.activation_log where run_id = $1", event.run_id) == 10
     assert len(lineage_file.read_text().splitlines()) == 4
     assert json.loads(lineage_file.read_text().splitlines()[-1])["job"]["name"] == "syno.activation"

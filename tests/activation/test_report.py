@@ -10,18 +10,36 @@ from datetime import date
 
 import polars as pl
 from activation_events import forecast_event
-from activation_samples import C2_CUSTOMERS, FORECAST, Q2, Q3, Q4, SVR_RM_CUSTOMERS, c2_scorecard, snapshot
-
-from syno_activation.rendering import summary_message
-from syno_activation.report import ActivationInputs, build_report, narrated_quarter
-from syno_activation.summary import build_run_summary
-
-CUSTOMER_FORECASTS = pl.DataFrame(
-    {"target_quarter": [Q4], "customer": ["Acme"], "forecast_revenue": [130_000.0]},
+from activation_samples import (
+    C2_CUSTOMERS,
+    FORECAST,
+    Q1,
+    Q2,
+    Q3,
+    Q4,
+    SVR_RM_CUSTOMERS,
+    c2_scorecard,
+    inputs,
+    snapshot,
+    snapshot_rows,
+    svr_rm_rows,
 )
 
+from syno_activation.inputs import ActivationInputs
+from syno_activation.rendering import summary_message
+from syno_activation.report import build_report, narrated_quarter
+from syno_activation.summary import build_run_summary
+
+Q3_24, Q4_24 = date(2024, 7, 1), date(2024, 10, 1)
+CUSTOMER_FORECASTS = pl.DataFrame(
+    {"target_quarter": [Q4], "customer": ["Acme"], "forecast_revenue": [130_000.0], "lower_80": [110_000.0],
+     "upper_80": [150_000.0]},
+)  # fmt: skip
+DASHBOARDS = {"opportunities": "http://metabase.local/dashboard/9", "Sell-out": "http://metabase.local/dashboard/3"}
+
+# Edda bought 8K in Q3 2024 (the samples' snapshot plus its history), so DE's YoY is 15K / 8K - 1.
 REGION_DE = (
-    "DE in Q3 2025: revenue $15.0K (QoQ -50.0%, YoY n/a) from 2 active customers. "
+    "DE in Q3 2025: revenue $15.0K (QoQ -50.0%, YoY +87.5%) from 2 active customers. "
     "Accounts: 0 growing, 2 declining, 1 dormant, 0 new. Re-engage dormant: Edda. No forecast for Q4 2025."
 )
 REGION_FR = (
@@ -53,30 +71,65 @@ C2_LINES = (
 )
 
 
-def inputs() -> ActivationInputs:
-    return ActivationInputs(
-        snapshot=snapshot(),
-        region_forecasts=FORECAST,
+# Q3 2025, worked by hand (the forecast targets Q4 2025):
+# - FR / SVR-RM buyer (Acme 120K, Beta 30K, Dune 50K: 3 customers, material): Acme and Dune have no C2; FR's most
+#   bought C2 plan in Q3 is Backup Advanced (busiest month 1 customer; 30K beats Storage Advanced's 10K): 2 x 30K
+#   = 60K; 2 of FR's 3 SVR-RM buyers have C2 in the C2 sample. Beta fell 50K -> 30K: 20K to win back. FR's Q4
+#   forecast 184K (interval up to 200K) is below FR's 230K: a 20% fall on Beta (6K) and Dune (10K); Acme is
+#   judged on its own forecast (130K, up to 150K, above its 100K of SVR-RM): not at risk.
+# - DE / Other (Edda, Fjord, Gala: material, 30K in Q2): Fjord 20K -> 10K and Gala 10K -> 5K: 15K to win back;
+#   Edda dormant, trailing year 8K + 0 + 0 + 0: 2K, last order Q3 2024.
+# - FR / Desktop only (Cielo alone: anecdotal): grows 20K -> 30K; the median T1 buyer (Acme) spent 100K on T1:
+#   100K to upsell; and 6K (20% of 30K) to protect.
+# Ranked: 60K, 20K, 16K, 15K, 2K, then the anecdotal 100K and 6K: 7 opportunities.
+OPPORTUNITIES = (
+    "FR / SVR-RM buyer: Cross-sell C2 Backup Advanced to 2 SVR-RM buyers without C2 (66.7% of FR SVR-RM buyers "
+    "have C2). $60.0K at stake, medium confidence. Accounts: Acme, Dune.",
+    "Beta (FR / SVR-RM buyer): Win back 1 declining account: -$20.0K (-40.0%) vs Q2 2025. $20.0K at stake, "
+    "high confidence.",
+    "FR / SVR-RM buyer: Protect the Q4 2025 pipeline of 2 accounts: forecast -$16.0K vs Q3 2025. $16.0K at stake, "
+    "medium confidence. Accounts: Dune, Beta.",
+    "DE / Other: Win back 2 declining accounts: -$15.0K (-50.0%) vs Q2 2025. $15.0K at stake, high confidence. "
+    "Accounts: Fjord, Gala.",
+    "Edda (DE / Other): Re-engage 1 dormant account: last order Q3 2024. $2.0K at stake, high confidence.",
+)
+
+
+def report_inputs() -> ActivationInputs:
+    edda = [(quarter, "DE", "Edda", "Other", revenue, None, None, False, signal)
+            for quarter, revenue, signal in ((Q3_24, 8_000.0, "new"), (Q4_24, 0.0, "decline"), (Q1, 0.0, "steady"),
+                                             (Q2, 0.0, "steady"))]  # fmt: skip
+    region_forecasts = FORECAST.with_columns(
+        lower_80=pl.Series([170_000.0, 230_000.0]), upper_80=pl.Series([200_000.0, 270_000.0])
+    )
+    svr_rm = svr_rm_rows([(Q2, "Acme", "T1", 2, 80_000.0), (Q2, "Beta", "T2", 1, 40_000.0),
+                          (Q3, "Acme", "T1", 2, 100_000.0), (Q3, "Dune", "T2", 1, 50_000.0)])  # fmt: skip
+    return inputs(
+        pl.concat([snapshot_rows(edda), snapshot()]),
+        region_forecasts=region_forecasts,
         customer_forecasts=CUSTOMER_FORECASTS,
-        c2_scorecard=c2_scorecard(),
+        c2_scorecard_frame=c2_scorecard(),
         svr_rm_customers=SVR_RM_CUSTOMERS,
         c2_customers=C2_CUSTOMERS,
+        svr_rm_revenue=svr_rm,
     )
 
 
-def test_the_summary_tells_region_and_top_customer_narratives_c2_highlights_and_storylines() -> None:
-    """Forecast for Q4 2025, so Q3 2025 (the latest complete quarter) is narrated."""
-    report = build_report(inputs(), target_quarter=Q4)
+def test_the_summary_leads_with_the_top_opportunities_then_narratives_c2_and_the_data_facts() -> None:
+    """Forecast for Q4 2025, so Q3 2025 (the latest complete quarter) is the one told; asserted whole."""
+    report = build_report(report_inputs(), target_quarter=Q4)
     summary = build_run_summary(
-        forecast=forecast_event(), report=report, grafana_url="http://g", trace_id=None, dashboards={}
+        forecast=forecast_event(), report=report, grafana_url="http://g", trace_id=None, dashboards=DASHBOARDS
     )
-    body = summary_message(summary).body
+    message = summary_message(summary)
 
-    assert summary.region_narratives == (REGION_DE, REGION_FR)
-    assert summary.customer_narratives == (ACME, DUNE, BETA, CIELO, FJORD)
-    assert summary.c2_highlights == C2_LINES
-    stories = "\n".join(
+    assert message.title == "syno: forecasts for Q4 2025 from sellout.xlsx"
+    assert message.body == "\n".join(
         [
+            "**Top opportunities (Q3 2025)**:",
+            *[f"{number}. {line}" for number, line in enumerate(OPPORTUNITIES, start=1)],
+            "All 7 opportunities of Q3 2025, with their accounts: [opportunities](http://metabase.local/dashboard/9)",
+            "",
             "**Regions (Q3 2025)**:",
             f"- {REGION_DE}",
             f"- {REGION_FR}",
@@ -87,25 +140,54 @@ def test_the_summary_tells_region_and_top_customer_narratives_c2_highlights_and_
             "**C2 highlights**:",
             *[f"- {line}" for line in C2_LINES],
             "",
-            "**Storylines (Q3 2025)**:",
-            "- DE / Other: Win back declining accounts (score 23.3)",
-            "- FR / SVR-RM buyer: Cross-sell C2 to SVR-RM buyers (score 20.7)",
-            "- FR / Desktop only: Protect next-quarter pipeline (score 4.0)",
+            "**Workbook**: sellout.xlsx, 2.0 MB, 1,000 rows loaded.",
+            "Rows per sheet: 2025 1,000.",
+            "First snapshot: nothing to compare with.",
+            "Snapshot `c0ffee000000`, run `run-7`.",
+            "",
+            "**Quality**: dbt tests 10 passed, 0 warned, 0 failed; all quality gates passed.",
+            "",
+            "**Unmapped values (add them to the mapping tables)**:",
+            '- country "Atlantis": 90 rows',
+            '- product "RS-2": 70 rows',
+            '- country "Narnia": 50 rows',
+            '- product "FS-4": 30 rows',
+            '- product "DS-1": 20 rows',
+            "- and 2 more",
+            "",
+            "**Unconvertible cells (loaded as empty)**:",
+            '- invoice_date "2025-13-01": 4 rows',
+            '- quantity "ten": 1 row',
+            "",
+            "**Forecast (Q4 2025)**:",
+            "- SVR-RM T1: $500,000, naive",
+            "- SVR-RM T2: $300,000 (80%: $250,000 to $350,000), theta",
+            "- SVR-RM TOTAL: $900,000, ets",
+            "- overall: 4 series, sMAPE 10.0% (seasonal naive 12.0%)",
+            "",
+            "[Sell-out](http://metabase.local/dashboard/3)",
         ]
     )
-    assert stories in body
+    assert (summary.opportunities, summary.opportunity_count) == (OPPORTUNITIES, 7)
 
 
 def test_storyline_rows_carry_their_region_and_customer_narratives_for_the_narrated_quarter() -> None:
-    storylines = build_report(inputs(), target_quarter=Q4).storylines
+    """One row per lever; history has no narrative: Edda's 8K decline in Q4 2024, and Acme without C2 in Q2 2025
+    (1 x 20K, FR's Backup Advanced in Q2)."""
+    storylines = build_report(report_inputs(), target_quarter=Q4).storylines
 
-    assert storylines.select("quarter", "region", "segment", "region_narrative", "customer_narratives").rows() == [
-        (Q2, "DE", "Other", None, None),
-        (Q2, "FR", "Desktop only", None, None),
-        (Q2, "FR", "SVR-RM buyer", None, None),
-        (Q3, "DE", "Other", REGION_DE, FJORD),
-        (Q3, "FR", "Desktop only", REGION_FR, CIELO),
-        (Q3, "FR", "SVR-RM buyer", REGION_FR, f"{ACME}\n{DUNE}\n{BETA}"),
+    assert storylines.select(
+        "quarter", "region", "segment", "lever", "region_narrative", "customer_narratives"
+    ).rows() == [
+        (Q4_24, "DE", "Other", "win_back", None, None),
+        (Q2, "FR", "SVR-RM buyer", "cross_sell_c2", None, None),
+        (Q3, "FR", "SVR-RM buyer", "cross_sell_c2", REGION_FR, f"{ACME}\n{DUNE}\n{BETA}"),
+        (Q3, "FR", "SVR-RM buyer", "win_back", REGION_FR, f"{ACME}\n{DUNE}\n{BETA}"),
+        (Q3, "FR", "SVR-RM buyer", "protect_pipeline", REGION_FR, f"{ACME}\n{DUNE}\n{BETA}"),
+        (Q3, "DE", "Other", "win_back", REGION_DE, FJORD),
+        (Q3, "DE", "Other", "re_engage", REGION_DE, FJORD),
+        (Q3, "FR", "Desktop only", "upsell_rackmount", REGION_FR, CIELO),
+        (Q3, "FR", "Desktop only", "protect_pipeline", REGION_FR, CIELO),
     ]
 
 
@@ -116,15 +198,8 @@ def test_the_narrated_quarter_is_the_one_before_the_target_else_the_latest_in_th
 
 
 def test_an_empty_snapshot_gives_no_storylines_and_no_narratives() -> None:
-    empty = ActivationInputs(
-        snapshot=snapshot().clear(),
-        region_forecasts=FORECAST.clear(),
-        customer_forecasts=CUSTOMER_FORECASTS.clear(),
-        c2_scorecard=c2_scorecard().clear(),
-        svr_rm_customers=SVR_RM_CUSTOMERS.clear(),
-        c2_customers=C2_CUSTOMERS.clear(),
-    )
-    report = build_report(empty, target_quarter=None)
+    report = build_report(inputs(snapshot().clear()), target_quarter=None)
 
     assert (report.quarter, report.storylines.height, report.region_narratives, report.c2) == (None, 0, (), None)
+    assert (report.opportunities, report.opportunity_count) == ((), 0)
     assert "region_narrative" in report.storylines.columns

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from syno_activation.levers import StorylineRules
 from syno_activation.lineage import LineageTransportConfig
 from syno_activation.metabase import MetabaseConfig
 from syno_activation.settings import ActivationServiceSettings
@@ -51,3 +52,29 @@ def test_by_default_nothing_is_refreshed_sent_or_emitted(monkeypatch: pytest.Mon
         "off",
         [],
     )
+
+
+def test_the_storyline_thresholds_are_activation_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    for name in [name for name in os.environ if name.startswith("SYNO_ACTIVATION__")]:
+        monkeypatch.delenv(name)
+    assert ActivationServiceSettings().activation.storyline_rules() == StorylineRules()
+
+    monkeypatch.setenv("SYNO_ACTIVATION__MIN_CUSTOMERS", "5")
+    monkeypatch.setenv("SYNO_ACTIVATION__MIN_REVENUE_USD", "25000")
+    monkeypatch.setenv("SYNO_ACTIVATION__DECLINE_THRESHOLD", "0.3")
+    monkeypatch.setenv("SYNO_ACTIVATION__GROWTH_THRESHOLD", "0.5")
+    monkeypatch.setenv("SYNO_ACTIVATION__FORECAST_DECLINE", "0.15")
+    monkeypatch.setenv("SYNO_ACTIVATION__TOP_OPPORTUNITIES", "3")
+    monkeypatch.setenv("SYNO_ACTIVATION__DASHBOARD_LINKS", '{"opportunities": "http://mb/dashboard/9"}')
+    activation = ActivationServiceSettings().activation
+
+    assert activation.storyline_rules() == StorylineRules(
+        min_customers=5,
+        min_revenue_usd=25_000.0,
+        decline_threshold=0.3,
+        growth_threshold=0.5,
+        forecast_decline=0.15,
+        top_opportunities=3,
+    )
+    assert activation.dashboard_links == {"opportunities": "http://mb/dashboard/9"}

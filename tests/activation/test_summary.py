@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from urllib.parse import parse_qs, urlsplit
 
 import polars as pl
@@ -9,7 +10,7 @@ from activation_events import forecast_event
 
 from syno_activation.rendering import summary_message
 from syno_activation.report import ActivationReport
-from syno_activation.summary import build_run_summary, trace_url
+from syno_activation.summary import Link, build_run_summary, trace_url
 
 EMPTY_REPORT = ActivationReport(
     quarter=None,
@@ -17,7 +18,7 @@ EMPTY_REPORT = ActivationReport(
     region_narratives=(),
     customer_narratives=(),
     c2=None,
-    headline_storylines=(),
+    opportunities=(),
 )
 
 
@@ -69,3 +70,40 @@ def test_the_trace_link_opens_the_run_trace_in_grafana_explore() -> None:
     [pane] = parse_qs(parts.query)["left"]
     assert '"query":"' + "ab" * 16 + '"' in pane
     assert trace_url("http://grafana.local", None) is None
+
+
+def test_the_opportunities_dashboard_is_linked_with_the_opportunities_and_the_others_at_the_end() -> None:
+    report = ActivationReport(
+        quarter=date(2025, 7, 1),
+        storylines=pl.DataFrame(),
+        region_narratives=(),
+        customer_narratives=(),
+        c2=None,
+        opportunities=("DE / Other: Win back 2 declining accounts. $15.0K at stake, high confidence.",),
+        opportunity_count=3,
+    )
+    dashboards = {"Sell-out": "http://mb/dashboard/3", "opportunities": "http://mb/dashboard/9"}
+    summary = build_run_summary(
+        forecast=forecast_event(), report=report, grafana_url="http://g", trace_id=None, dashboards=dashboards
+    )
+
+    assert (summary.opportunities_link, summary.dashboards) == (
+        Link("opportunities", "http://mb/dashboard/9"),
+        (Link("Sell-out", "http://mb/dashboard/3"),),
+    )
+    body = summary_message(summary).body
+    assert body.startswith(
+        "**Top opportunities (Q3 2025)**:\n"
+        "1. DE / Other: Win back 2 declining accounts. $15.0K at stake, high confidence.\n"
+        "All 3 opportunities of Q3 2025, with their accounts: [opportunities](http://mb/dashboard/9)\n"
+        "\n"
+        "**Workbook**: "
+    )
+    assert body.endswith("\n\n[Sell-out](http://mb/dashboard/3)")
+
+    unlinked = build_run_summary(
+        forecast=forecast_event(), report=report, grafana_url="http://g", trace_id=None, dashboards={}
+    )
+    assert summary_message(unlinked).body.splitlines()[2] == (
+        "All 3 opportunities of Q3 2025, with their accounts, are in activation.storylines."
+    )

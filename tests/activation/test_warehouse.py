@@ -22,6 +22,7 @@ from activation_marts import (
     SNAPSHOT_MARTS,
     SNAPSHOT_ROWS,
     SVR_RM_CUSTOMERS_ROWS,
+    SVR_RM_REVENUE_ROWS,
 )
 from polars.testing import assert_frame_equal
 
@@ -49,22 +50,54 @@ async def test_inputs_are_the_snapshots_marts_and_the_forecasts_of_the_event_run
 
     inputs = await warehouse.fetch_inputs(pool, marts_schema=SNAPSHOT_MARTS, forecast_run_id=FORECAST_RUN)
 
+    mart_columns = dict(list(warehouse.ACTIVATION_SNAPSHOT_SCHEMA.items())[:9])  # the mart has no country yet
     assert_frame_equal(
-        inputs.snapshot, frame(SNAPSHOT_ROWS, warehouse.ACTIVATION_SNAPSHOT_SCHEMA), check_row_order=False
+        inputs.snapshot,
+        frame(SNAPSHOT_ROWS, mart_columns).with_columns(
+            country=pl.lit(None, pl.String), last_order_date=pl.lit(None, pl.Date)
+        ),
+        check_row_order=False,
     )
+    no_interval = {"lower_80": [None], "upper_80": [None]}
     assert_frame_equal(
         inputs.region_forecasts,
-        pl.DataFrame({"target_quarter": [Q4], "region": ["FR"], "forecast_revenue": [184_000.0]}),
+        pl.DataFrame(
+            {"target_quarter": [Q4], "region": ["FR"], "forecast_revenue": [184_000.0], **no_interval},
+            schema=warehouse.REGION_FORECASTS_SCHEMA,
+        ),
     )
     assert_frame_equal(
         inputs.customer_forecasts,
-        pl.DataFrame({"target_quarter": [Q4], "customer": ["Acme"], "forecast_revenue": [130_000.0]}),
+        pl.DataFrame(
+            {"target_quarter": [Q4], "customer": ["Acme"], "forecast_revenue": [130_000.0], **no_interval},
+            schema=warehouse.CUSTOMER_FORECASTS_SCHEMA,
+        ),
     )
     assert_frame_equal(
         inputs.c2_scorecard, frame(C2_SCORECARD_ROWS, warehouse.C2_SCORECARD_SCHEMA), check_row_order=False
     )
     assert sorted(inputs.svr_rm_customers.rows()) == SVR_RM_CUSTOMERS_ROWS
     assert sorted(inputs.c2_customers.rows()) == C2_CUSTOMERS_ROWS
+    assert sorted(inputs.svr_rm_revenue.rows()) == SVR_RM_REVENUE_ROWS
+
+
+async def test_the_customers_country_and_last_order_date_are_read_once_the_mart_has_them(pool: asyncpg.Pool) -> None:
+    """The mart does not carry them yet (a dbt change): a mart that does is read as it is."""
+    await pool.execute(
+        f"alter table {SNAPSHOT_MARTS}.commercial_activation_snapshot add column country text,"
+        " add column last_order_date date;"
+        f" update {SNAPSHOT_MARTS}.commercial_activation_snapshot set country = 'France',"
+        " last_order_date = '2025-08-15' where customer = 'Acme' and quarter = '2025-07-01'"
+    )
+    inputs = await warehouse.fetch_inputs(pool, marts_schema=SNAPSHOT_MARTS, forecast_run_id=FORECAST_RUN)
+    [cross_sell] = (
+        build_report(inputs, target_quarter=Q4)
+        .storylines.filter(pl.col("is_current_quarter") & (pl.col("lever") == "cross_sell_c2"))
+        .iter_rows(named=True)
+    )
+
+    acme = json.loads(cross_sell["accounts"])[0]
+    assert (acme["customer"], acme["country"], acme["last_order_date"]) == ("Acme", "France", "2025-08-15")
 
 
 async def test_a_marts_schema_that_is_gone_is_rejected_with_its_name(pool: asyncpg.Pool) -> None:
@@ -80,35 +113,94 @@ def test_a_marts_schema_is_quoted_only_when_it_is_a_schema_name(name: str) -> No
         warehouse.quote_schema(name)
 
 
-async def test_storylines_are_replaced_with_their_narratives(pool: asyncpg.Pool) -> None:
-    """FR's SVR-RM buyers in Q3 2025: Acme 125K, Dune 50K, Beta 30K and Hugo 10.5K (215.5K of FR's 245.5K; Q2:
-    160K); FR's Q4 forecast of 184K is shared by revenue; Acme, Dune and Hugo buy SVR-RM without C2."""
+async def test_storylines_are_replaced_with_their_opportunities_accounts_and_narratives(pool: asyncpg.Pool) -> None:
+    """Q3 2025 from the raw lines of activation_marts, by hand:
+
+    - FR / SVR-RM buyer (Acme 125K, Beta 30K, Dune 50K, Hugo 10.5K: material): Acme, Dune and Hugo have no C2; FR
+      sold C2 BACKUP BUSINESS to 1 customer for 10K in Q3: 3 x 10K = 30K, and none of FR's 3 SVR-RM buyers has C2.
+      FR's Q4 forecast (184K, no interval) is 25.1% below FR's 245.5K, at least 10%: a fall of 61.5 / 245.5 on
+      Dune, Beta and Hugo (90.5K: 22,671.08); Acme is judged on its own forecast (130K > 125K): not at risk.
+      Beta fell 50K -> 30K: 20K.
+    - Anecdotal cells: Cielo (FR / Desktop only) grows 20K -> 30K, the median T1 buyer spent 50K (125K, 50K,
+      10.5K): 50K; and 30K x 61.5 / 245.5 = 7,515.27 to protect. DE / Other (Edda, Fjord): Fjord 20K -> 10K; Edda
+      dormant, 8K a year ago: 2K. DE / C2 only: Gala 10K -> 5K.
+    History: Edda's 8K decline in Q4 2024, and Acme and Hugo without C2 in Q2 (2 x 10K). 10 rows in all.
+    """
     inputs = await warehouse.fetch_inputs(pool, marts_schema=SNAPSHOT_MARTS, forecast_run_id=FORECAST_RUN)
     report = build_report(inputs, target_quarter=Q4)
     async with pool.acquire() as connection:
         await warehouse.replace_storylines(connection, "snap-1", report.storylines)
         await warehouse.replace_storylines(connection, "snap-1", report.storylines)  # a replay writes the same rows
 
-    # Five quarters of DE / Other (Edda from Q3 2024), and four cells in each of Q2 and Q3 2025.
-    assert await pool.fetchval("select count(*) from activation.storylines where snapshot_id = 'snap-1'") == 11
+    assert await pool.fetchval("select count(*) from activation.storylines where snapshot_id = 'snap-1'") == 10
+    current = await pool.fetch(
+        "select opportunity_rank, region, segment, lever, usd_at_stake, is_anecdotal from activation.storylines"
+        " where snapshot_id = 'snap-1' and is_current_quarter order by opportunity_rank"
+    )
+    assert [tuple(row.values()) for row in current] == [
+        (1, "FR", "SVR-RM buyer", "cross_sell_c2", 30_000.0, False),
+        (2, "FR", "SVR-RM buyer", "protect_pipeline", 22_671.08, False),
+        (3, "FR", "SVR-RM buyer", "win_back", 20_000.0, False),
+        (4, "FR", "Desktop only", "upsell_rackmount", 50_000.0, True),
+        (5, "DE", "Other", "win_back", 10_000.0, True),
+        (6, "FR", "Desktop only", "protect_pipeline", 7_515.27, True),
+        (7, "DE", "C2 only", "win_back", 5_000.0, True),
+        (8, "DE", "Other", "re_engage", 2_000.0, True),
+    ]
+    # Every storyline's accounts add up to its revenue and its money at stake.
+    sums = await pool.fetch(
+        "select actual_revenue, usd_at_stake, customers,"
+        " (select sum((a ->> 'revenue_usd')::float8) from jsonb_array_elements(accounts) a) as accounts_revenue,"
+        " (select sum((a ->> 'usd_at_stake')::float8) from jsonb_array_elements(accounts) a) as accounts_at_stake,"
+        " jsonb_array_length(accounts) as accounts from activation.storylines where snapshot_id = 'snap-1'"
+    )
+    assert all(
+        abs(row["actual_revenue"] - row["accounts_revenue"]) < 0.005
+        and abs(row["usd_at_stake"] - row["accounts_at_stake"]) < 0.005
+        and row["customers"] == row["accounts"]
+        for row in sums
+    )
+
     row = await pool.fetchrow(
-        "select actual_revenue, forecast_revenue, variance_pct, activation_score, recommended_action,"
-        " confidence_note, region_narrative, customer_narratives from activation.storylines"
-        " where snapshot_id = 'snap-1' and quarter = $1 and region = 'FR' and segment = 'SVR-RM buyer'",
+        "select customers, actual_revenue, previous_revenue, year_ago_revenue, forecast_revenue, variance_pct,"
+        " usd_at_stake, is_anecdotal, confidence, activation_score, recommended_action, confidence_note,"
+        " accounts::text, region_narrative, customer_narratives from activation.storylines"
+        " where snapshot_id = 'snap-1' and quarter = $1 and region = 'FR' and segment = 'SVR-RM buyer'"
+        " and lever = 'cross_sell_c2'",
         Q3,
     )
-    variance = round((184_000.0 / 245_500.0 - 1.0) * 100.0, 1)  # -25.1
-    score = round(100.0 * (0.25 * 3 / 4 + 0.20 * -variance / 100.0), 1)  # no decline, no dormant account
-    assert dict(row) | {"region_narrative": None, "customer_narratives": None} == {
-        "actual_revenue": 215_500.0,
-        "forecast_revenue": round(184_000.0 * 215_500.0 / 245_500.0, 2),
-        "variance_pct": variance,
-        "activation_score": score,
-        "recommended_action": "Cross-sell C2 to SVR-RM buyers",
-        "confidence_note": "Region forecast allocated by revenue share.",
+    quarter_at_stake = 30_000.0 + 22_671.08 + 20_000.0 + 50_000.0 + 10_000.0 + 7_515.27 + 5_000.0 + 2_000.0
+    assert dict(row) | {"accounts": None, "region_narrative": None, "customer_narratives": None} == {
+        "customers": 3,
+        "actual_revenue": 185_500.0,
+        "previous_revenue": 110_000.0,  # Acme 100K, Hugo 10K, Dune new
+        "year_ago_revenue": 0.0,
+        "forecast_revenue": round(184_000.0 * 185_500.0 / 245_500.0, 2),
+        "variance_pct": round((184_000.0 / 245_500.0 - 1.0) * 100.0, 1),  # -25.1
+        "usd_at_stake": 30_000.0,
+        "is_anecdotal": False,
+        "confidence": "medium",
+        "activation_score": round(100.0 * 30_000.0 / quarter_at_stake, 1),  # 20.4
+        "recommended_action": "Cross-sell C2 BACKUP BUSINESS to 3 SVR-RM buyers without C2 (0.0% of FR SVR-RM "
+        "buyers have C2)",
+        "confidence_note": "Estimate: 3 x $10.0K, the revenue per active customer of C2 BACKUP BUSINESS in FR in "
+        "Q3 2025.",
+        "accounts": None,
         "region_narrative": None,
         "customer_narratives": None,
     }
+
+    def account(customer: str, revenue: float, previous: float, svr_rm: float, forecast: float | None) -> object:
+        return {"customer": customer, "country": None, "last_order_quarter": "2025-07-01", "last_order_date": None,
+                "revenue_usd": revenue, "previous_revenue_usd": previous, "year_ago_revenue_usd": 0.0,
+                "usd_at_stake": 10_000.0, "buys": "SVR-RM T1, no C2", "svr_rm_revenue_usd": svr_rm,
+                "svr_rm_forecast_usd": forecast}  # fmt: skip
+
+    assert json.loads(row["accounts"]) == [
+        account("Acme", 125_000.0, 100_000.0, 125_000.0, 130_000.0),
+        account("Dune", 50_000.0, 0.0, 50_000.0, None),
+        account("Hugo", 10_500.0, 10_000.0, 10_500.0, None),
+    ]
     assert row["region_narrative"].startswith("FR in Q3 2025: revenue $245.5K (QoQ +36.4%, YoY n/a)")
     assert [line.split(" (")[0] for line in row["customer_narratives"].splitlines()] == ["Acme", "Dune", "Beta", "Hugo"]
     assert row["customer_narratives"].splitlines()[0].endswith("Next quarter (Q4 2025) SVR-RM forecast $130.0K.")

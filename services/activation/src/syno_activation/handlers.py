@@ -84,7 +84,7 @@ async def activate(service: ActivationService, event: ForecastPublished) -> Stag
         inputs = await warehouse.fetch_inputs(
             pool, marts_schema=event.marts_schema, forecast_run_id=event.forecast_run_id
         )
-        report = build_report(inputs, target_quarter=event.target_quarter)
+        report = build_report(inputs, target_quarter=event.target_quarter, rules=settings.storyline_rules())
 
     summary = build_run_summary(
         forecast=event,

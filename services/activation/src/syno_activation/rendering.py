@@ -1,5 +1,9 @@
 """Run summaries and failure alerts as a title and a CommonMark body (pure; `delivery` sends them).
 
+A run summary leads with what a sales team acts on: the narrated quarter's top opportunities (numbered,
+then a link to the dashboard listing all of them), the region and top-customer narratives and the C2
+highlights; then what the data team checks: the workbook, its quality and the forecast's accuracy.
+
 Text that comes from the data (file, sheet and column names, customer names, unmapped values) goes
 through `escape_markdown`, so a name like ``*Acme*`` or ``<b>`` stays literal in Slack, Teams and e-mail.
 """
@@ -25,8 +29,6 @@ class Message:
     severity: Severity = "info"
 
 
-# Backslash, backtick, emphasis, link and HTML characters; an underscore only where it could open or close
-# emphasis (CommonMark and Slack leave `unique_sellout_quarterly` alone, and Teams would show the backslash).
 # Backslash, backtick, emphasis, link and HTML characters; an underscore only where it could open or close
 # emphasis (CommonMark and Slack leave `unique_sellout_quarterly` alone, and Teams would show the backslash).
 _MARKDOWN_SPECIAL: Final = re.compile(r"[\\`*\[\]<>]|(?<![0-9A-Za-z])_|_(?![0-9A-Za-z])")
@@ -155,6 +157,24 @@ def _cohort_line(cohort: CohortForecast) -> str:
     return line + f" **FLAGGED**: above the {pct(cohort.threshold_smape)} limit"
 
 
+def _opportunity_lines(summary: RunSummary) -> list[str]:
+    """The numbered top opportunities and where to find them all, then a blank line (nothing without any)."""
+    if not summary.opportunities:
+        return []
+    quarter = quarter_label(summary.narrated_quarter) if summary.narrated_quarter else None
+    of_quarter = f" of {quarter}" if quarter else ""
+    everything = f"All {summary.opportunity_count} opportunities{of_quarter}, with their accounts"
+    link = summary.opportunities_link
+    return [
+        f"**Top opportunities ({quarter})**:" if quarter else "**Top opportunities**:",
+        *[f"{number}. {escape_markdown(line)}" for number, line in enumerate(summary.opportunities, start=1)],
+        f"{everything}: [{escape_markdown(link.label)}]({link.url})"
+        if link
+        else f"{everything}, are in activation.storylines.",
+        "",
+    ]
+
+
 def summary_message(summary: RunSummary) -> Message:
     """Title and markdown body of a run summary."""
     flagged = [cohort.cohort for cohort in summary.cohorts if not cohort.is_threshold_met]
@@ -163,21 +183,21 @@ def summary_message(summary: RunSummary) -> Message:
     if flagged:
         title += f" ({len(flagged)} cohort{'s' if len(flagged) > 1 else ''} flagged)"
 
-    lines = _workbook_lines(summary) + _quality_lines(summary)
-    if summary.cohorts or summary.headlines:
-        lines += ["", f"**Forecast ({target})**:"]
-        lines += [f"- {escape_markdown(headline)}" for headline in summary.headlines]
-        lines += [_cohort_line(cohort) for cohort in summary.cohorts]
     narrated = f" ({quarter_label(summary.narrated_quarter)})" if summary.narrated_quarter else ""
+    lines = _opportunity_lines(summary)
     sections = (
         (f"Regions{narrated}", summary.region_narratives),
         (f"Top customers{narrated}", summary.customer_narratives),
         ("C2 highlights", summary.c2_highlights),
-        (f"Storylines{narrated}", summary.storylines),
     )
     for heading, items in sections:
         if items:
-            lines += ["", f"**{heading}**:", *[f"- {escape_markdown(item)}" for item in items]]
+            lines += [f"**{heading}**:", *[f"- {escape_markdown(item)}" for item in items], ""]
+    lines += _workbook_lines(summary) + _quality_lines(summary)
+    if summary.cohorts or summary.headlines:
+        lines += ["", f"**Forecast ({target})**:"]
+        lines += [f"- {escape_markdown(headline)}" for headline in summary.headlines]
+        lines += [_cohort_line(cohort) for cohort in summary.cohorts]
     links = _links(summary.trace_url, summary.dashboards)
     if links:
         lines += ["", links]

@@ -13,10 +13,13 @@ from pydantic import BaseModel, Field, SecretStr
 
 from syno_activation.deliverer import Channels
 from syno_activation.delivery import channel_id
+from syno_activation.levers import StorylineRules
 from syno_activation.lineage import LineageTransportConfig
 from syno_activation.metabase import MetabaseConfig
 from syno_shared.service import Service
 from syno_shared.settings import Settings
+
+_RULES = StorylineRules()  # the defaults, defined once
 
 
 class MetabaseSettings(BaseModel):
@@ -69,7 +72,37 @@ class ActivationSettings(BaseModel):
     )
     grafana_url: str = Field(default="http://localhost:3000", description="Base URL for trace links.")
     dashboard_links: dict[str, str] = Field(
-        default_factory=dict, description="Dashboard name -> URL, listed in every summary."
+        default_factory=dict,
+        description="Dashboard name -> URL, listed in every summary; the 'opportunities' one (the dashboard that "
+        "lists every storyline) is linked under the top opportunities.",
+    )
+    min_customers: int = Field(
+        default=_RULES.min_customers, ge=1, description="A cell with fewer customers is anecdotal."
+    )
+    min_revenue_usd: float = Field(
+        default=_RULES.min_revenue_usd,
+        ge=0,
+        description="A cell that sold less (USD) this quarter and the one before is anecdotal.",
+    )
+    decline_threshold: float = Field(
+        default=_RULES.decline_threshold,
+        gt=0,
+        lt=1,
+        description="An account losing this share of its revenue quarter on quarter is declining (win back).",
+    )
+    growth_threshold: float = Field(
+        default=_RULES.growth_threshold,
+        gt=0,
+        description="A desktop buyer gaining this share quarter on quarter is growing (upsell rackmount).",
+    )
+    forecast_decline: float = Field(
+        default=_RULES.forecast_decline,
+        gt=0,
+        lt=1,
+        description="Without an 80% interval, a forecast this share below now is a decline (protect pipeline).",
+    )
+    top_opportunities: int = Field(
+        default=_RULES.top_opportunities, ge=1, description="Opportunities the run summary leads with."
     )
     metabase: MetabaseSettings = Field(default_factory=MetabaseSettings)
     lineage: LineageSettings = Field(default_factory=LineageSettings)
@@ -82,6 +115,16 @@ class ActivationSettings(BaseModel):
     outbox_retry_seconds: float = Field(
         default=60.0, gt=0, description="Wait after a failed delivery before the next, doubled each time."
     )
+
+    def storyline_rules(self) -> StorylineRules:
+        return StorylineRules(
+            min_customers=self.min_customers,
+            min_revenue_usd=self.min_revenue_usd,
+            decline_threshold=self.decline_threshold,
+            growth_threshold=self.growth_threshold,
+            forecast_decline=self.forecast_decline,
+            top_opportunities=self.top_opportunities,
+        )
 
     def notify_url_values(self) -> list[str]:
         return [url.get_secret_value() for url in self.notify_urls]

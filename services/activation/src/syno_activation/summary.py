@@ -1,7 +1,7 @@
 """The run summary people receive, assembled from the forecast.published event and the report (pure).
 
 Everything about the file and its quality travels on the event (`workbook`, `quality`): activation
-never reads another stage's tables. Narratives, C2 highlights and storylines come from the report
+never reads another stage's tables. Opportunities, narratives and C2 highlights come from the report
 activation builds from the marts.
 """
 
@@ -25,6 +25,7 @@ from syno_shared.events import (
 )
 
 TOP_VALUES: Final = 5
+OPPORTUNITIES_DASHBOARD: Final = "opportunities"  # the dashboard_links entry that lists every storyline
 
 ValueT = TypeVar("ValueT", UnmappedValue, UnconvertibleValue)
 
@@ -40,7 +41,9 @@ class RunSummary:
     """Everything a run summary says. sMAPE values are in percent, e.g. 12.5.
 
     `top_unmapped` and `top_unconvertible` are the most frequent of `quality`'s lists (a data team
-    fixes its mapping tables from them); the rest are counted, not listed.
+    fixes its mapping tables from them); the rest are counted, not listed. `opportunities` are the narrated
+    quarter's best storylines, one line each, of `opportunity_count` in all; `opportunities_link` opens the
+    dashboard listing them all.
     """
 
     run_id: str
@@ -53,10 +56,12 @@ class RunSummary:
     cohorts: tuple[CohortForecast, ...] = ()
     headlines: tuple[str, ...] = ()
     narrated_quarter: date | None = None
+    opportunities: tuple[str, ...] = ()
+    opportunity_count: int = 0
+    opportunities_link: Link | None = None
     region_narratives: tuple[str, ...] = ()
     customer_narratives: tuple[str, ...] = ()
     c2_highlights: tuple[str, ...] = ()
-    storylines: tuple[str, ...] = ()
     trace_url: str | None = None
     dashboards: tuple[Link, ...] = ()
 
@@ -107,10 +112,18 @@ def build_run_summary(
         cohorts=tuple(forecast.cohorts),
         headlines=tier_headlines(forecast),
         narrated_quarter=report.quarter,
+        opportunities=report.opportunities,
+        opportunity_count=report.opportunity_count,
+        opportunities_link=(
+            Link(OPPORTUNITIES_DASHBOARD, dashboards[OPPORTUNITIES_DASHBOARD])
+            if OPPORTUNITIES_DASHBOARD in dashboards
+            else None
+        ),
         region_narratives=tuple(narrative.text for narrative in report.region_narratives),
         customer_narratives=tuple(narrative.text for narrative in report.customer_narratives),
         c2_highlights=report.c2.lines if report.c2 is not None else (),
-        storylines=report.headline_storylines,
         trace_url=trace_url(grafana_url, trace_id),
-        dashboards=tuple(Link(label=name, url=url) for name, url in dashboards.items()),
+        dashboards=tuple(
+            Link(label=name, url=url) for name, url in dashboards.items() if name != OPPORTUNITIES_DASHBOARD
+        ),
     )

@@ -9,23 +9,26 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Final
 
 import asyncpg
 import polars as pl
 
 from syno_activation import outbox
+from syno_activation.inputs import ActivationInputs
 from syno_activation.outbox import OutboxEntry
-from syno_activation.report import ActivationInputs
 from syno_shared import bus, db
 from syno_shared.errors import InputRejected
 from syno_shared.events import SCHEMA_NAME_PATTERN, ActivationCompleted, DeliveryResult, PipelineFailed
 
+# `country` and `last_order_date` are read when the mart has them (see docs/ACTIVATION.md), else null.
 ACTIVATION_SNAPSHOT_QUERY: Final = (
     "select quarter, region, customer, segment, revenue_usd::float8, qoq_change::float8, yoy_change::float8,"
-    " has_c2, signal from {marts}.commercial_activation_snapshot"
+    " has_c2, signal, {country} as country, {last_order_date} as last_order_date"
+    " from {marts}.commercial_activation_snapshot"
 )
+OPTIONAL_SNAPSHOT_COLUMNS: Final = {"country": "text", "last_order_date": "date"}
 ACTIVATION_SNAPSHOT_SCHEMA: Final = {
     "quarter": pl.Date,
     "region": pl.String,
@@ -36,26 +39,56 @@ ACTIVATION_SNAPSHOT_SCHEMA: Final = {
     "yoy_change": pl.Float64,
     "has_c2": pl.Boolean,
     "signal": pl.String,
+    "country": pl.String,
+    "last_order_date": pl.Date,
 }
 
 REGION_FORECASTS_QUERY: Final = (
-    "select target_quarter, region, point from forecast.sellout where forecast_run_id = $1 and metric = 'revenue_usd'"
+    "select target_quarter, region, point, lower_80, upper_80 from forecast.sellout"
+    " where forecast_run_id = $1 and metric = 'revenue_usd'"
 )
-REGION_FORECASTS_SCHEMA: Final = {"target_quarter": pl.Date, "region": pl.String, "forecast_revenue": pl.Float64}
+REGION_FORECASTS_SCHEMA: Final = {
+    "target_quarter": pl.Date,
+    "region": pl.String,
+    "forecast_revenue": pl.Float64,
+    "lower_80": pl.Float64,
+    "upper_80": pl.Float64,
+}
 
 CUSTOMER_FORECASTS_QUERY: Final = (
-    "select target_quarter, customer, point from forecast.svr_rm"
+    "select target_quarter, customer, point, lower_80, upper_80 from forecast.svr_rm"
     " where forecast_run_id = $1 and cohort = 'customer' and metric = 'revenue_usd' and customer is not null"
 )
-CUSTOMER_FORECASTS_SCHEMA: Final = {"target_quarter": pl.Date, "customer": pl.String, "forecast_revenue": pl.Float64}
+CUSTOMER_FORECASTS_SCHEMA: Final = {
+    "target_quarter": pl.Date,
+    "customer": pl.String,
+    "forecast_revenue": pl.Float64,
+    "lower_80": pl.Float64,
+    "upper_80": pl.Float64,
+}
 
 C2_SCORECARD_QUERY: Final = (
-    "select quarter, c2_service_family, region, revenue_usd::float8 from {marts}.c2_adoption_scorecard"
+    "select month, quarter, c2_service_family, c2_plan, region, active_customers::bigint, revenue_usd::float8"
+    " from {marts}.c2_adoption_scorecard"
 )
 C2_SCORECARD_SCHEMA: Final = {
+    "month": pl.Date,
     "quarter": pl.Date,
     "c2_service_family": pl.String,
+    "c2_plan": pl.String,
     "region": pl.String,
+    "active_customers": pl.Int64,
+    "revenue_usd": pl.Float64,
+}
+
+SVR_RM_REVENUE_QUERY: Final = (
+    "select quarter, customer, tier, quantity::bigint, revenue_usd::float8 from {marts}.svr_rm_customer_quarterly"
+)
+SVR_RM_REVENUE_SCHEMA: Final = {
+    "quarter": pl.Date,
+    "customer": pl.String,
+    "tier": pl.String,
+    "quantity": pl.Int64,
     "revenue_usd": pl.Float64,
 }
 
@@ -90,9 +123,18 @@ def quote_schema(name: str) -> str:
     return f'"{name}"'
 
 
-def mart_query(query: str, marts_schema: str) -> str:
-    """A mart query reading the snapshot's marts in `marts_schema`."""
-    return query.format(marts=quote_schema(marts_schema))
+def mart_query(query: str, marts_schema: str, **columns: str) -> str:
+    """A mart query reading the snapshot's marts in `marts_schema` (`columns` fill the query's other fields)."""
+    return query.format(marts=quote_schema(marts_schema), **columns)
+
+
+def snapshot_query(marts_schema: str, mart_columns: Collection[str]) -> str:
+    """The activation snapshot read, with each optional column read where the mart has it, else null."""
+    optional = {
+        name: f"{name if name in mart_columns else 'null'}::{sql_type}"
+        for name, sql_type in OPTIONAL_SNAPSHOT_COLUMNS.items()
+    }
+    return mart_query(ACTIVATION_SNAPSHOT_QUERY, marts_schema, **optional)
 
 
 async def fetch_inputs(pool: asyncpg.Pool, *, marts_schema: str, forecast_run_id: str) -> ActivationInputs:
@@ -109,16 +151,28 @@ async def fetch_inputs(pool: asyncpg.Pool, *, marts_schema: str, forecast_run_id
         async def marts(query: str, schema: Mapping[str, pl.DataType | type[pl.DataType]]) -> pl.DataFrame:
             return await db.fetch_frame(connection, mart_query(query, marts_schema), schema=schema)
 
+        snapshot_columns = await connection.fetch(
+            "select column_name from information_schema.columns"
+            " where table_schema = $1 and table_name = 'commercial_activation_snapshot'",
+            marts_schema,
+        )
+        snapshot = await db.fetch_frame(
+            connection,
+            snapshot_query(marts_schema, {row["column_name"] for row in snapshot_columns}),
+            schema=ACTIVATION_SNAPSHOT_SCHEMA,
+        )
+
         async def forecasts(query: str, schema: Mapping[str, pl.DataType | type[pl.DataType]]) -> pl.DataFrame:
             return await db.fetch_frame(connection, query, forecast_run_id, schema=schema)
 
         return ActivationInputs(
-            snapshot=await marts(ACTIVATION_SNAPSHOT_QUERY, ACTIVATION_SNAPSHOT_SCHEMA),
+            snapshot=snapshot,
             region_forecasts=await forecasts(REGION_FORECASTS_QUERY, REGION_FORECASTS_SCHEMA),
             customer_forecasts=await forecasts(CUSTOMER_FORECASTS_QUERY, CUSTOMER_FORECASTS_SCHEMA),
             c2_scorecard=await marts(C2_SCORECARD_QUERY, C2_SCORECARD_SCHEMA),
             svr_rm_customers=await marts(SVR_RM_CUSTOMERS_QUERY, SVR_RM_CUSTOMERS_SCHEMA),
             c2_customers=await marts(C2_CUSTOMERS_QUERY, C2_CUSTOMERS_SCHEMA),
+            svr_rm_revenue=await marts(SVR_RM_REVENUE_QUERY, SVR_RM_REVENUE_SCHEMA),
         )
 
 
