@@ -9,7 +9,6 @@ import pytest
 from syno_transform.snapshots import (
     KeptBuild,
     SnapshotAge,
-    build_of_schema,
     build_schema,
     builds_to_drop,
     new_build_id,
@@ -29,8 +28,6 @@ def test_a_build_is_named_after_its_snapshot_and_gets_schemas_of_its_own() -> No
         "b_8ca0839f0a8b_cdef0123_intermediate",
         "b_8ca0839f0a8b_cdef0123_marts",
     ]
-    assert build_of_schema("b_8ca0839f0a8b_cdef0123_intermediate") == build_id
-    assert [build_of_schema(name) for name in ("marts", "staging", "b_8ca0839f0a8b_marts")] == [None, None, None]
 
 
 def test_the_same_snapshot_built_twice_gets_two_builds() -> None:

@@ -68,8 +68,8 @@ class WarmDbt:
         return self._runner
 
     def warm_up(self, variables: dict[str, Any]) -> None:
-        """Import dbt and parse the project now, with the vars every build will pass, so the first
-        event pays neither the import nor a full parse."""
+        """Import dbt and parse the project now, so the first event does not pay the import (each build parses
+        again: its schemas are a var)."""
         self.invoke(["parse", "--vars", json.dumps(variables, sort_keys=True)])
 
     def invoke(self, args: list[str]) -> Any:

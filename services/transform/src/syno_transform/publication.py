@@ -17,6 +17,7 @@ from datetime import date, datetime
 from typing import Final, TypeVar
 
 import asyncpg
+from opentelemetry import trace
 
 from syno_shared.errors import InputRejected, TransientError
 from syno_shared.logging import get_logger
@@ -28,6 +29,7 @@ PUBLISH_ATTEMPTS: Final = 5
 ROLLBACK: Final = "rollback"
 
 T = TypeVar("T")
+tracer = trace.get_tracer("syno.transform")
 
 
 def quoted(identifier: str) -> str:
@@ -39,11 +41,14 @@ async def build_lock(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
     """Wait for the build lock and hold it for the block, on a connection of its own (yielded: publish through
     it). A replica that dies loses its connection, and the lock with it; the pool's reset releases it too."""
     async with pool.acquire() as connection:
-        await connection.execute("select pg_advisory_lock($1)", BUILD_LOCK_KEY)
+        with tracer.start_as_current_span("transform.wait_for_build_lock"):  # a wait shows in the trace
+            await connection.execute("select pg_advisory_lock($1)", BUILD_LOCK_KEY)
         try:
             yield connection
         finally:
-            await connection.execute("select pg_advisory_unlock($1)", BUILD_LOCK_KEY)
+            # A broken or interrupted connection lost the lock with its session (the pool resets it anyway).
+            with contextlib.suppress(asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+                await connection.execute("select pg_advisory_unlock($1)", BUILD_LOCK_KEY)
 
 
 # --- the builds -------------------------------------------------------------------------------------------

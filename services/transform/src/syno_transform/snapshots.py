@@ -39,15 +39,6 @@ def build_schema(build_id: str, layer: str = "marts") -> str:
     return f"{build_id}_{layer}"
 
 
-def build_of_schema(schema: str) -> str | None:
-    """The build a schema belongs to, if it is one of a build's schemas."""
-    for layer in LAYERS:
-        build_id = schema.removesuffix(f"_{layer}")
-        if build_id != schema and BUILD_ID.match(build_id):
-            return build_id
-    return None
-
-
 @dataclass(frozen=True)
 class SnapshotAge:
     """How recent a snapshot's data is: its latest invoice date, then when its workbook landed."""
