@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import shutil
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from integrity_support import TransformApp
 
 from syno_shared import bus
 from syno_shared.embedded import EmbeddedNats
-from syno_transform.main import REPO_DBT_DIR, create_app
+from syno_transform.main import create_app
 from syno_transform.settings import TransformOptions, TransformSettings
-
-TransformApp = Callable[..., contextlib.AbstractAsyncContextManager[TransformSettings]]
 
 
 @pytest.fixture
@@ -53,11 +51,3 @@ def transform_app(nats_url: str, isolated_pg_dsn: str, data_dir: Path) -> Transf
             yield settings
 
     return running
-
-
-def dbt_project_with_test(folder: Path, name: str, sql: str) -> Path:
-    """A copy of the project's dbt folder with one more singular test (tests/<name>.sql)."""
-    project = folder / "dbt-project"
-    shutil.copytree(REPO_DBT_DIR, project, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
-    (project / "tests" / f"{name}.sql").write_text(sql)
-    return project

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import shutil
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -26,6 +27,11 @@ from syno_sample.workbook import SampleReport, SampleSpec, write_workbook
 from syno_shared import bus
 from syno_shared.events import SheetLanded, SnapshotDelta, WorkbookLanded
 from syno_shared.fingerprint import file_sha256
+from syno_transform.main import REPO_DBT_DIR
+from syno_transform.settings import TransformSettings
+
+TransformApp = Callable[..., contextlib.AbstractAsyncContextManager[TransformSettings]]
+"""The `transform_app` fixture: `async with transform_app(**transform_options) as settings:` runs a replica."""
 
 STABLE_MARTS = (
     "c2_adoption_scorecard",
@@ -35,6 +41,14 @@ STABLE_MARTS = (
     "svr_rm_quarterly",
 )
 """The five marts BI reads by their stable names, marts.<mart>, in the order a publication locks them."""
+
+
+def dbt_project_with_test(folder: Path, name: str, sql: str) -> Path:
+    """A copy of the project's dbt folder with one more singular test (tests/<name>.sql)."""
+    project = folder / "dbt-project"
+    shutil.copytree(REPO_DBT_DIR, project, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
+    (project / "tests" / f"{name}.sql").write_text(sql)
+    return project
 
 
 def write_sample(

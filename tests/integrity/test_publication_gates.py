@@ -11,9 +11,10 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import TransformApp, dbt_project_with_test
 from integrity_support import (
+    TransformApp,
     build_hashes,
+    dbt_project_with_test,
     fetch_rows,
     land,
     landed_event,

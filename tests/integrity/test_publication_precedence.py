@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import TransformApp
 from integrity_support import (
+    TransformApp,
     build_hashes,
     fetch_rows,
     land,

@@ -16,9 +16,9 @@ from typing import Any
 import asyncpg
 import polars as pl
 import pytest
-from conftest import TransformApp
 from integrity_support import (
     STABLE_MARTS,
+    TransformApp,
     build_hashes,
     land,
     landed_event,
