@@ -75,7 +75,7 @@ class Watcher:
             data_dir=self.data_dir,
             nats_url=self.nats_url,
             pg_dsn=self.pg_dsn,
-            ingestion=IngestionGroup(poll_seconds=0.2, stable_polls=2),
+            ingestion=IngestionGroup(poll_seconds=0.1, stable_polls=2),
         )
         await ensure_streams(self.nats_url, settings.stream_name)
         await asyncio.to_thread(migrate.apply_migrations, self.pg_dsn, migrate.installed_sources(("ops", "ingestion")))
@@ -122,8 +122,8 @@ class Watcher:
             partial.rename(entry)
         return entry
 
-    def _write_slowly(self, payload: bytes, entry: Path, chunks: int = 30, pause: float = 0.1) -> None:
-        """Grow the file for chunks x pause seconds, far past the stability window (2 polls of 0.2 s)."""
+    def _write_slowly(self, payload: bytes, entry: Path, chunks: int = 60, pause: float = 0.05) -> None:
+        """Grow the file for chunks x pause seconds, far past the stability window (2 polls of 0.1 s)."""
         step = -(-len(payload) // chunks)
 
         def write() -> None:

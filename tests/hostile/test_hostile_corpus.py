@@ -35,7 +35,7 @@ def test_the_corpus_is_at_least_25_distinct_hostile_files() -> None:
 async def test_a_hostile_file_is_quarantined_or_processed_and_the_share_keeps_working(
     watcher: Watcher, hostile: Hostile
 ) -> None:
-    entry = watcher.place(hostile, watcher.root / "staging")
+    entry = await asyncio.to_thread(watcher.place, hostile, watcher.root / "staging")  # the loop is the watcher's
     outside_before = listing(watcher.root, skip=(watcher.data_dir, watcher.root / "staging"))
 
     outcome = await watcher.outcome(entry)
@@ -57,7 +57,7 @@ async def test_a_hostile_file_is_quarantined_or_processed_and_the_share_keeps_wo
     assert listing(watcher.root, skip=(watcher.data_dir, watcher.root / "staging")) == outside_before
     assert {path.name for path in watcher.data_dir.iterdir()} <= {"raw", "processed", "quarantine", "mapping_table"}
 
-    after = await watcher.outcome(watcher.place(_good_drop(hostile), watcher.root / "staging"))
+    after = await watcher.outcome(await asyncio.to_thread(watcher.place, _good_drop(hostile), watcher.root / "staging"))
     assert after.outcome == "accepted", after
     assert watcher.is_watching
     assert time.time() - watcher.heartbeat[0] < 5
@@ -72,7 +72,7 @@ async def test_a_file_rewritten_while_it_is_read_is_judged_only_in_its_final_for
     """A verdict on bytes that are no longer on the share is void: nothing is recorded for them, and the
     file is taken again once it stops changing."""
     staging = watcher.root / "staging"
-    first = write_xlsx(staging / "first.xlsx", {"2024": sales(20_000)})  # about a second to read
+    first = await asyncio.to_thread(write_xlsx, staging / "first.xlsx", {"2024": sales(20_000)})  # a second to read
     serial = next(_serial)
     final = unique_good(staging / "final.xlsx", serial)
     entry = watcher.raw_dir / "rewritten while read.xlsx"
