@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import signal
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,9 +22,9 @@ from syno_ingestion.preflight import (
     sheet_parts,
     zip_format,
 )
-from syno_ingestion.reader import ChildEnd, crash, crash_error
+from syno_ingestion.reader import ChildEnd, crash, crash_error, sheets_from
 from syno_ingestion.validation import contract_sheets, listed, printable
-from syno_shared.errors import InputRejected, TransientError
+from syno_shared.errors import InputRejected, SynoError, TransientError
 
 LIMITS = ReaderLimits()
 MiB = 1 << 20
@@ -170,3 +172,14 @@ def test_a_crash_is_the_machines_the_first_time_and_the_files_the_last() -> None
         "it broke (the reader crashed 2 times on this file; it is not tried again)",
     )
     assert isinstance(only, InputRejected) and "crashed once" in only.message
+
+
+def test_the_readers_answer_may_only_name_files_it_wrote_in_its_folder(tmp_path: Path) -> None:
+    (tmp_path / "2024.parquet").write_bytes(b"PAR1")
+    sheet = {"sheet": {"name": "2024", "year": 2024, "kind": "hardware"}, "rows": 1, "columns": ["PI"]}
+    answer: dict[str, Any] = {"sheets": [{**sheet, "parquet_path": "2024.parquet", "header_row": 0, "cell_errors": []}]}
+    assert [s.parquet_path for s in sheets_from(answer, tmp_path)] == [tmp_path / "2024.parquet"]
+    for name in ("../2024.parquet", "/etc/passwd", "missing.parquet"):
+        answer["sheets"][0]["parquet_path"] = name
+        with pytest.raises(SynoError, match="outside its folder"):
+            sheets_from(answer, tmp_path)
