@@ -253,6 +253,36 @@ def test_each_lever_puts_its_money_on_the_accounts_behind_it() -> None:
     assert (lars["last_order_quarter"], lars["year_ago_revenue_usd"]) == ("2024-10-01", 8_000.0)
 
 
+def test_an_accounts_own_forecast_counts_only_in_the_region_where_it_spent_most() -> None:
+    """Orca buys SVR-RM in DE (10K) and UK (30K): its own forecast (20K, up to 30K, below its 40K of SVR-RM) puts
+    40K - 20K = 20K at risk in UK only. DE's forecast (50K, up to 60K, vs DE's 100K) halves Zed's 90K: 45K;
+    Orca, judged on its own forecast, is left out of DE's fall."""
+    rows = [
+        (quarter, region, name, "SVR-RM buyer", revenue, None, None, True, "steady")
+        for quarter in (Q2, Q3)
+        for region, name, revenue in (("DE", "Orca", 10_000.0), ("UK", "Orca", 30_000.0), ("DE", "Zed", 90_000.0))
+    ]
+    region_forecasts = pl.DataFrame(
+        {"target_quarter": [Q4], "region": ["DE"], "forecast_revenue": [50_000.0], "upper_80": [60_000.0]}
+    )
+    customer_forecasts = pl.DataFrame(
+        {"target_quarter": [Q4], "customer": ["Orca"], "forecast_revenue": [20_000.0], "upper_80": [30_000.0]}
+    )
+    both = inputs(
+        snapshot_rows(rows),
+        region_forecasts=region_forecasts,
+        customer_forecasts=customer_forecasts,
+        svr_rm_revenue=svr_rm_rows([(Q3, "Orca", "T1", 1, 40_000.0), (Q3, "Zed", "T2", 2, 90_000.0)]),
+    )
+
+    current = build_storylines(both, quarter=Q3).filter(pl.col("is_current_quarter"))
+
+    assert [
+        (row["region"], row["lever"], [(a["customer"], a["usd_at_stake"]) for a in json.loads(row["accounts"])])
+        for row in current.iter_rows(named=True)
+    ] == [("DE", "protect_pipeline", [("Zed", 45_000.0)]), ("UK", "protect_pipeline", [("Orca", 20_000.0)])]
+
+
 def test_an_empty_snapshot_gives_no_storylines() -> None:
     empty = build_storylines(inputs(snapshot_rows([])), quarter=None)
     assert_frame_equal(empty, pl.DataFrame(schema=STORYLINE_SCHEMA))

@@ -23,8 +23,6 @@ from syno_shared.quarters import previous_quarter
 
 TOP_CUSTOMERS: Final = 5
 
-__all__ = ["ActivationInputs", "ActivationReport", "build_report", "narrated_quarter"]
-
 
 @dataclass(frozen=True, slots=True)
 class ActivationReport:

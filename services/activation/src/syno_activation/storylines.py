@@ -99,21 +99,33 @@ def _cells(snapshot: pl.LazyFrame) -> pl.LazyFrame:
 
 
 def _aggregate(accounts: pl.LazyFrame) -> pl.LazyFrame:
-    return accounts.group_by(_KEYS).agg(
-        customers=pl.len(),
-        actual_revenue=pl.col("revenue_usd").sum(),
-        previous_revenue=pl.col("previous_revenue_usd").sum(),
-        year_ago_revenue=pl.col("year_ago_revenue_usd").sum(),
-        usd_at_stake=pl.col("usd_at_stake").sum(),
-        own_forecast_accounts=pl.col("is_own_forecast").sum(),
-        interval_accounts=pl.col("is_interval_forecast").sum(),
-        first_last_order=pl.col("last_order_quarter").min(),
-        latest_last_order=pl.col("last_order_quarter").max(),
-        accounts=accounts_json(),
-        **{
-            name: pl.col(name).first()
-            for name in ("c2_offer", "c2_price", "is_offer_overall", "entry_price", "region_revenue", "region_forecast")
-        },
+    """Sums over each storyline's accounts, taken in one fixed order (the same floats on every run)."""
+    return (
+        accounts.sort([*_KEYS, "customer"])
+        .group_by(_KEYS, maintain_order=True)
+        .agg(
+            customers=pl.len(),
+            actual_revenue=pl.col("revenue_usd").sum(),
+            previous_revenue=pl.col("previous_revenue_usd").sum(),
+            year_ago_revenue=pl.col("year_ago_revenue_usd").sum(),
+            usd_at_stake=pl.col("usd_at_stake").sum(),
+            own_forecast_accounts=pl.col("is_own_forecast").sum(),
+            interval_accounts=pl.col("is_interval_forecast").sum(),
+            first_last_order=pl.col("last_order_quarter").min(),
+            latest_last_order=pl.col("last_order_quarter").max(),
+            accounts=accounts_json(),
+            **{
+                name: pl.col(name).first()
+                for name in (
+                    "c2_offer",
+                    "c2_price",
+                    "is_offer_overall",
+                    "entry_price",
+                    "region_revenue",
+                    "region_forecast",
+                )
+            },
+        )
     )
 
 
