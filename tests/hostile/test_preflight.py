@@ -151,7 +151,8 @@ def end(exit_code: int, log: str = "", *, is_timed_out: bool = False) -> ChildEn
         (end(-signal.SIGKILL), None, OOM, "killed by the system"),
         (end(0), {"code": "reader_panicked", "detail": "PanicException: x"}, "reader_panicked", "(PanicException: x)"),
         (end(-signal.SIGSEGV), None, "reader_crashed", "(SIGSEGV)"),
-        (end(1, "Traceback...\nImportError: no module\n"), None, "reader_crashed", "status 1: ImportError: no module"),
+        (end(0), {"code": "reader_crashed", "detail": "ValueError: x"}, "reader_crashed", "failed on this file"),
+        (end(1, "Traceback...\nImportError: no module\n"), None, "reader_failed", "could not run (exit status 1: Imp"),
     ],
 )
 def test_how_the_reader_ended_is_said_in_words(

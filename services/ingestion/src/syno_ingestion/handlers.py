@@ -30,11 +30,13 @@ class PendingRetry:
 
 
 @contextlib.asynccontextmanager
-async def beating(heartbeat: list[float], every: float) -> AsyncIterator[None]:
-    """Keep the heartbeat fresh while the block runs (it is bounded: the reader has a time limit)."""
+async def beating(heartbeat: list[float], every: float, at_most: float) -> AsyncIterator[None]:
+    """Keep the heartbeat fresh while the block runs, for `at_most` seconds: a file's ingestion is bounded
+    (the reader has a time limit), so one that runs longer is stuck, and its heartbeat must age."""
 
     async def beat() -> None:
-        while True:
+        until = time.monotonic() + at_most
+        while time.monotonic() < until:
             heartbeat[0] = time.time()
             await asyncio.sleep(every)
 
@@ -77,7 +79,7 @@ async def watch_share(service: IngestionService, heartbeat: list[float]) -> None
                 continue
             files_counter.add(1, {"outcome": "seen"})
             attempt = pending.attempt if pending is not None else 1
-            async with beating(heartbeat, settings.poll_seconds):
+            async with beating(heartbeat, settings.poll_seconds, settings.reader_timeout_seconds + 120):
                 outcome = await ingest_guarded(service, path, listing[path], attempt)
             if outcome is None and attempt >= service.settings.max_deliver:
                 given_up[path] = listing[path]  # left on the share, untouched until it changes

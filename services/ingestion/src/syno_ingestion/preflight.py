@@ -41,6 +41,16 @@ _PARTS_MAX_BYTES = 4 << 20  # workbook.xml and its rels: a few KB in real files
 _DIMENSION = re.compile(
     rb"<(?:\w+:)?dimension\s+ref\s*=\s*[\"']\$?([A-Z]{1,3})\$?(\d{1,7})(?::\$?([A-Z]{1,3})\$?(\d{1,7}))?"
 )
+# What zipfile raises on a damaged or crafted archive (ValueError covers bad names and sizes).
+_ZIP_ERRORS = (
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    EOFError,
+    NotImplementedError,
+    KeyError,
+    ValueError,
+    struct.error,
+)
 _SHEET = re.compile(rb"<(?:\w+:)?sheet\s[^>]*>")
 _RELATIONSHIP = re.compile(rb"<(?:\w+:)?Relationship\s[^>]*>")
 
@@ -312,7 +322,7 @@ def inspect_workbook(path: Path, limits: ReaderLimits) -> WorkbookFormat:
             workbook_format = zip_format([info.filename for info in infos])
             if workbook_format == "xlsx":
                 _check_sales_sheets(archive, limits)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError, KeyError) as error:
+    except _ZIP_ERRORS as error:
         raise InputRejected(
             f"the file is corrupt or was only partly copied; export it again ({printable(str(error))})",
             code="corrupt_file",

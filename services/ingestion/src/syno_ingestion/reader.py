@@ -26,8 +26,11 @@ from syno_ingestion.limits import ReaderLimits
 from syno_ingestion.preflight import human_bytes
 from syno_ingestion.validation import ContractSheet, SheetParquet, printable
 from syno_shared.errors import InputRejected, SynoError, TransientError
+from syno_shared.logging import get_logger
 
 CRASH_CODES = ("reader_out_of_memory", "reader_timed_out", "reader_panicked", "reader_crashed")
+"""Ends of the reader that may be the file's doing. 'reader_failed' (it could not start, or stopped without
+a signal and without an answer) is the machine's: a TransientError, bounded by the stage protocol."""
 _POLL_SECONDS = 0.05
 _LOG_TAIL_BYTES = 16 * 1024
 _KEPT_VARIABLES = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "HOME", "TZ")
@@ -87,17 +90,18 @@ def crash(end: ChildEnd, crashed: dict[str, Any] | None, limits: ReaderLimits) -
         return "reader_out_of_memory", (
             "the reader was killed by the system while reading the workbook, most likely for want of memory"
         )
-    if crashed is not None and crashed.get("code") == "reader_panicked":
-        detail = printable(str(crashed["detail"]), 200)
-        return "reader_panicked", (
-            f"the workbook reader broke down on this file, which is damaged or unusual ({detail}); open it in "
+    if crashed is not None:
+        detail = printable(str(crashed.get("detail", "")), 200)
+        word = "broke down" if crashed.get("code") == "reader_panicked" else "failed"
+        return str(crashed.get("code", "reader_crashed")), (
+            f"the workbook reader {word} on this file, which is damaged or unusual ({detail}); open it in "
             "Excel and save it again as .xlsx"
         )
     if end.exit_code < 0:
         name = signal.Signals(-end.exit_code).name if -end.exit_code in signal.valid_signals() else str(-end.exit_code)
         return "reader_crashed", f"the workbook reader crashed on this file ({name})"
-    detail = printable(str((crashed or {}).get("detail", "")) or _last_line(end.log_tail), 200)
-    return "reader_crashed", f"the workbook reader stopped on this file (exit status {end.exit_code}: {detail})"
+    detail = printable(_last_line(end.log_tail), 200)
+    return "reader_failed", f"the workbook reader could not run (exit status {end.exit_code}: {detail})"
 
 
 def _last_line(text: str) -> str:
@@ -204,4 +208,16 @@ async def read_workbook(copy: Path, folder: Path, limits: ReaderLimits, *, crash
         detail = printable(str(answer["failed"]["detail"]), 300)
         raise TransientError(f"the reader could not write its output ({detail})", code=str(answer["failed"]["code"]))
     code, message = crash(end, answer.get("crashed"), limits)
+    get_logger().warning(
+        "reader_crashed",
+        code=code,
+        exit_code=end.exit_code,
+        is_timed_out=end.is_timed_out,
+        peak_rss_bytes=end.peak_rss_bytes,
+        seconds=round(end.seconds, 3),
+        crashes_before=crashes_before,
+        last_words=printable(end.log_tail[-1000:], 1000),
+    )
+    if code not in CRASH_CODES:
+        raise TransientError(message, code=code)
     raise crash_error(code, message, crashes_before=crashes_before, limits=limits)

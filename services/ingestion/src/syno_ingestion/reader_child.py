@@ -27,7 +27,9 @@ _GRACE_SECONDS = 10  # the parent kills at the time limit; the alarm is for when
 
 
 def limit_self(limits: ReaderLimits) -> None:
-    resource.setrlimit(resource.RLIMIT_AS, (limits.reader_memory_bytes, limits.reader_memory_bytes))
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)  # never above what this machine already allows
+    memory = limits.reader_memory_bytes if hard == resource.RLIM_INFINITY else min(hard, limits.reader_memory_bytes)
+    resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # no dump of a hostile file's memory on disk
     signal.alarm(math.ceil(limits.reader_timeout_seconds) + _GRACE_SECONDS)  # default action: terminate
 
