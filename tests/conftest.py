@@ -54,3 +54,18 @@ def isolated_pg_dsn(endpoints: Endpoints) -> str:
 
     asyncio.run(create())
     return database_dsn(endpoints.pg_dsn, name)
+
+
+@pytest.fixture
+def nats_url(tmp_path: Path) -> Iterator[str]:
+    """A NATS server of the test's own (it starts in milliseconds), with the event, dead-letter and advisory
+    streams: what the test reads back from them is only what it caused."""
+    from syno_shared import bus
+    from syno_shared.embedded import EmbeddedNats
+
+    (tmp_path / "own-nats").mkdir()
+    server = EmbeddedNats(tmp_path / "own-nats")
+    server.start()
+    asyncio.run(bus.ensure_streams(server.url, "SYNO"))
+    yield server.url
+    server.stop()

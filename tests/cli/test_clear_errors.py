@@ -6,25 +6,13 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from syno_shared.embedded import EmbeddedNats
-
 pytestmark = pytest.mark.integration
 
 MAPPING_DIR = Path(__file__).resolve().parents[2] / "data" / "mapping_table"
-
-
-@pytest.fixture
-def nats_url(tmp_path: Path) -> Iterator[str]:
-    (tmp_path / "nats").mkdir()
-    server = EmbeddedNats(tmp_path / "nats")
-    server.start()
-    yield server.url
-    server.stop()
 
 
 def syno_run(env: dict[str, str], workbook: Path, cwd: Path) -> tuple[subprocess.CompletedProcess[str], float]:

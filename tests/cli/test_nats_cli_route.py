@@ -4,19 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import shlex
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import nats
 import pytest
-from faststream.nats import NatsMessage
+from stage_app import landed, stand_in_stage
 
-from syno_shared import bus, db
-from syno_shared.embedded import EmbeddedNats
-from syno_shared.events import MartsReady, QualityFacts, SnapshotDelta, WorkbookFacts, WorkbookLanded
-from syno_shared.service import build_service
-from syno_shared.settings import Settings
-from syno_shared.stage import StageOutcome, parse_event, run_stage
+from syno_shared import bus
 
 pytestmark = pytest.mark.integration
 
@@ -34,67 +29,11 @@ def documented_pub() -> tuple[str, dict[str, str]]:
 
 
 @pytest.fixture
-def nats_url(tmp_path: Path) -> Iterator[str]:
-    server = EmbeddedNats(tmp_path)
-    server.start()
-    yield server.url
-    server.stop()
-
-
-def landed() -> WorkbookLanded:
-    return WorkbookLanded(
-        run_id="run-1",
-        snapshot_id=SNAPSHOT,
-        file_name="w.xlsx",
-        path="processed/w.xlsx",
-        size_bytes=1,
-        delta=SnapshotDelta(is_first=True),
-        sheets=[],
-        contract_version="1.0",
-        mapping_versions={},
-    )
-
-
-@pytest.fixture
 async def stage_calls(nats_url: str, isolated_pg_dsn: str, tmp_path: Path) -> AsyncIterator[list[str]]:
     """A stage on the real protocol that records each time it does the work."""
-    calls: list[str] = []
-    app, service = build_service("transform", Settings(nats_url=nats_url, pg_dsn=isolated_pg_dsn, data_dir=tmp_path))
-
-    @service.subscriber(bus.WORKBOOK_LANDED)
-    async def on_landed(message: NatsMessage) -> None:
-        event = await parse_event(service.context, WorkbookLanded, message)
-        if event is None:
-            return
-
-        async def work() -> StageOutcome:
-            calls.append(event.snapshot_id)
-            ready = MartsReady(
-                run_id=event.run_id,
-                snapshot_id=event.snapshot_id,
-                dbt_invocation_id="i",
-                models_built=[],
-                mart_rows={},
-                workbook=WorkbookFacts(file_name="w.xlsx", size_bytes=1, sheet_rows={}, delta=event.delta),
-                quality=QualityFacts(rows_loaded=0, tests_passed=0, tests_warned=0, tests_failed=0),
-                data_freshness=None,
-                latest_complete_quarter=None,
-            )
-            async with service.pool.acquire() as connection:
-                await db.record_completion(
-                    connection,
-                    snapshot_id=event.snapshot_id,
-                    stage="transform",
-                    run_id=event.run_id,
-                    subject=bus.MARTS_READY,
-                    event_json=ready.model_dump_json(),
-                )
-            return StageOutcome(subject=bus.MARTS_READY, event=ready)
-
-        await run_stage(service.context, event_in=event, message=message, work=work)
-
-    async with app:
-        yield calls
+    async with stand_in_stage(nats_url, isolated_pg_dsn, tmp_path) as stage:
+        assert stage.snapshots is not None
+        yield stage.snapshots
 
 
 async def marts_ready(nats_url: str) -> list[dict[str, str]]:
@@ -123,7 +62,7 @@ async def wait_until(condition: object, seconds: float = 30) -> None:
 async def test_the_documented_nats_pub_reruns_a_completed_stage(nats_url: str, stage_calls: list[str]) -> None:
     connection = await nats.connect(nats_url)
     try:
-        body = landed().model_dump_json().encode()
+        body = landed(SNAPSHOT).model_dump_json().encode()
         await connection.jetstream().publish(bus.WORKBOOK_LANDED, body, headers={"Nats-Msg-Id": "first"})
         await wait_until(lambda: len(stage_calls) == 1)
 

@@ -7,25 +7,13 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
-from pathlib import Path
 
 import nats
 import pytest
 
 from syno_shared import bus
-from syno_shared.embedded import EmbeddedNats
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def nats_url(tmp_path: Path) -> Iterator[str]:
-    server = EmbeddedNats(tmp_path)
-    server.start()
-    asyncio.run(bus.ensure_streams(server.url, "SYNO"))
-    yield server.url
-    server.stop()
 
 
 async def publish(nats_url: str, snapshot_id: str) -> None:

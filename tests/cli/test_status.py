@@ -7,25 +7,13 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from syno_shared import bus, db, migrate
-from syno_shared.embedded import EmbeddedNats
+from syno_shared import db, migrate
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def nats_url(tmp_path: Path) -> Iterator[str]:
-    (tmp_path / "nats-store").mkdir()
-    server = EmbeddedNats(tmp_path / "nats-store")
-    server.start()
-    asyncio.run(bus.ensure_streams(server.url, "SYNO"))
-    yield server.url
-    server.stop()
 
 
 def syno(nats_url: str, pg_dsn: str, data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -7,21 +7,15 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import nats
 import pytest
-from faststream.nats import NatsMessage
+from stage_app import StandInStage, landed, stand_in_stage
 
 from syno_shared import bus, deadletter
-from syno_shared.embedded import EmbeddedNats
-from syno_shared.errors import TransientError
-from syno_shared.events import MartsReady, QualityFacts, SnapshotDelta, WorkbookFacts, WorkbookLanded
-from syno_shared.service import build_service
-from syno_shared.settings import Settings
-from syno_shared.stage import StageOutcome, parse_event, run_stage
 
 pytestmark = pytest.mark.integration
 
@@ -29,81 +23,10 @@ SNAPSHOT = "d" * 64
 
 
 @pytest.fixture
-def nats_url(tmp_path: Path) -> Iterator[str]:
-    server = EmbeddedNats(tmp_path)
-    server.start()
-    yield server.url
-    server.stop()
-
-
-def landed() -> WorkbookLanded:
-    return WorkbookLanded(
-        run_id="run-1",
-        snapshot_id=SNAPSHOT,
-        file_name="w.xlsx",
-        path="processed/w.xlsx",
-        size_bytes=1,
-        delta=SnapshotDelta(is_first=True),
-        sheets=[],
-        contract_version="1.0",
-        mapping_versions={},
-    )
-
-
-def ready(event: WorkbookLanded) -> MartsReady:
-    return MartsReady(
-        run_id=event.run_id,
-        snapshot_id=event.snapshot_id,
-        dbt_invocation_id="i",
-        models_built=[],
-        mart_rows={},
-        workbook=WorkbookFacts(file_name="w.xlsx", size_bytes=1, sheet_rows={}, delta=event.delta),
-        quality=QualityFacts(rows_loaded=0, tests_passed=0, tests_warned=0, tests_failed=0),
-        data_freshness=None,
-        latest_complete_quarter=None,
-    )
-
-
-class Behaviour:
-    """What the stage's work does next: fail transiently, or succeed."""
-
-    is_failing = True
-    calls = 0
-
-
-@pytest.fixture
-async def service_app(nats_url: str, isolated_pg_dsn: str, tmp_path: Path) -> AsyncIterator[type[Behaviour]]:
-    settings = Settings(nats_url=nats_url, pg_dsn=isolated_pg_dsn, data_dir=tmp_path, max_deliver=2)
-    app, service = build_service("transform", settings)
-
-    @service.subscriber(bus.WORKBOOK_LANDED)
-    async def on_landed(message: NatsMessage) -> None:
-        event = await parse_event(service.context, WorkbookLanded, message)
-        if event is None:
-            return
-
-        async def work() -> StageOutcome:
-            Behaviour.calls += 1
-            if Behaviour.is_failing:
-                raise TransientError("warehouse unreachable")
-            async with service.pool.acquire() as connection:
-                from syno_shared import db
-
-                await db.record_completion(
-                    connection,
-                    snapshot_id=event.snapshot_id,
-                    stage="transform",
-                    run_id=event.run_id,
-                    subject=bus.MARTS_READY,
-                    event_json=ready(event).model_dump_json(),
-                )
-            return StageOutcome(subject=bus.MARTS_READY, event=ready(event))
-
-        await run_stage(service.context, event_in=event, message=message, work=work)
-
-    Behaviour.is_failing, Behaviour.calls = True, 0
-    async with app:
-        yield Behaviour
+async def service_app(nats_url: str, isolated_pg_dsn: str, tmp_path: Path) -> AsyncIterator[StandInStage]:
+    async with stand_in_stage(nats_url, isolated_pg_dsn, tmp_path, max_deliver=2) as stage:
+        stage.is_failing = True
+        yield stage
 
 
 async def stored(nats_url: str, stream: str, subject: str) -> list[tuple[dict[str, str], dict[str, Any]]]:
@@ -147,7 +70,7 @@ async def publish(nats_url: str, subject: str, data: bytes, headers: dict[str, s
         await connection.close()
 
 
-async def test_a_poison_message_is_dead_lettered_and_alerted_once(nats_url: str, service_app: type[Behaviour]) -> None:
+async def test_a_poison_message_is_dead_lettered_and_alerted_once(nats_url: str, service_app: StandInStage) -> None:
     await publish(nats_url, bus.WORKBOOK_LANDED, b"{not json", {"Nats-Msg-Id": "poison-1"})
 
     async def has_failure() -> bool:
@@ -166,9 +89,11 @@ async def test_a_poison_message_is_dead_lettered_and_alerted_once(nats_url: str,
 
 
 async def test_exhausted_retries_end_in_a_dead_letter_that_redrives_to_completion(
-    nats_url: str, service_app: type[Behaviour]
+    nats_url: str, service_app: StandInStage
 ) -> None:
-    await publish(nats_url, bus.WORKBOOK_LANDED, landed().model_dump_json().encode(), {"Nats-Msg-Id": "landed-1"})
+    await publish(
+        nats_url, bus.WORKBOOK_LANDED, landed(SNAPSHOT).model_dump_json().encode(), {"Nats-Msg-Id": "landed-1"}
+    )
 
     async def has_dead_letter() -> bool:
         return bool(await stored(nats_url, deadletter.DLQ_STREAM, "dlq.workbook.landed"))

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 
 import asyncpg
 import nats
 import pytest
 
 from syno_shared import bus, db, migrate
-from syno_shared.embedded import EmbeddedNats
 from syno_shared.errors import InputRejected, TransientError
 from syno_shared.events import PipelineFailed
 from syno_shared.stage import (
@@ -27,15 +25,6 @@ from syno_shared.stage import (
 )
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def nats_url(tmp_path: Path) -> Iterator[str]:
-    """A NATS server of this test's own: its stream holds only what the test published."""
-    server = EmbeddedNats(tmp_path)
-    server.start()
-    yield server.url
-    server.stop()
 
 
 @pytest.fixture
