@@ -16,7 +16,7 @@ from typing import Final
 
 import polars as pl
 
-from syno_shared.fingerprint import file_sha256
+from syno_shared.fingerprint import bytes_sha256
 
 COUNTRIES_FILE: Final = "Mapped_Countries_with_Regions.csv"
 EXCHANGE_RATES_FILE: Final = "exchange_rates.csv"
@@ -96,8 +96,9 @@ def load_reference(mapping_dir: Path) -> Reference:
     versions: dict[str, str] = {}
     for file_name in MAPPING_FILES:
         path = mapping_dir / file_name
-        frames[file_name] = _parse_csv(file_name, _read_bytes(path))
-        versions[file_name] = file_sha256(path)
+        data = _read_bytes(path)
+        frames[file_name] = _parse_csv(file_name, data)
+        versions[file_name] = bytes_sha256(data)  # the version of exactly the bytes parsed
     return Reference(
         countries=_countries(frames[COUNTRIES_FILE]),
         exchange_rates=_exchange_rates(frames[EXCHANGE_RATES_FILE]),

@@ -16,6 +16,11 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def bytes_sha256(data: bytes) -> str:
+    """The same content hash as `file_sha256`, of bytes already read (hash what was parsed, not a re-read)."""
+    return hashlib.sha256(data).hexdigest()
+
+
 def mapping_versions(mapping_dir: Path) -> dict[str, str]:
     """Mapping-table file name -> sha256 of its bytes; a changed file is a new version."""
     return {path.name: file_sha256(path) for path in sorted(mapping_dir.glob("*.csv"))}
