@@ -27,7 +27,7 @@ from syno_ingestion import manifest, reader, share
 from syno_ingestion.settings import IngestionService
 from syno_ingestion.share import FileState, Taken
 from syno_ingestion.validation import SheetParquet, snapshot_delta
-from syno_shared import bus, db
+from syno_shared import bus, db, faults
 from syno_shared.contract import CONTRACT_VERSION
 from syno_shared.errors import InputRejected, SynoError
 from syno_shared.events import SheetLanded, WorkbookLanded
@@ -201,6 +201,7 @@ async def land_workbook(
         await quarantine(service, path, run_id, error, seen=taken.state, taken=taken)
         raise
     split_seconds = time.perf_counter() - split_started
+    faults.at("ingestion.after_split")
     reader_peak_bytes.record(read.end.peak_rss_bytes, {"format": read.workbook_format})
     share.ensure_unchanged(path, taken)
 
@@ -251,6 +252,7 @@ async def land_workbook(
             subject=bus.WORKBOOK_LANDED,
             event_json=event.model_dump_json(),
         )
+    faults.at("ingestion.after_manifest")
     share.move(share.judged_file(path, taken), stored_path)
     files_counter.add(1, {"outcome": "accepted"})
     for sheet in landed_sheets:
