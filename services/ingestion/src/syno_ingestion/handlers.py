@@ -67,7 +67,8 @@ async def watch_share(service: IngestionService, heartbeat: list[float]) -> None
     given_up: dict[Path, FileState] = {}
     raw_dir = service.settings.raw_dir
     log = get_logger().bind(share=str(raw_dir))
-    swept = await asyncio.to_thread(sweep_work, service.settings.data_dir, settings.reader_timeout_seconds + 60)
+    # One watcher per share: whatever work folders exist now were left by a process that died mid-file.
+    swept = await asyncio.to_thread(sweep_work, service.settings.data_dir, 0.0)
     log.info("watching_share", poll_seconds=settings.poll_seconds, stable_polls=settings.stable_polls, swept=len(swept))
     while True:
         listing = await asyncio.to_thread(list_share, raw_dir)
