@@ -64,3 +64,11 @@ def test_delta_against_previous_snapshot() -> None:
         columns_removed={},
     )
     assert snapshot_delta(current, None) == SnapshotDelta(is_first=True)
+
+
+def test_only_ascii_digits_make_a_year_sheet() -> None:
+    """A sheet named with Arabic-Indic digits is not the 2024 sheet (\\d alone would accept it)."""
+    from syno_shared.contract import sheet_kind
+
+    assert sheet_kind("2024") == (2024, "hardware")
+    assert sheet_kind("20٢٤") is None and sheet_kind("٢٠٢٤-C2") is None
