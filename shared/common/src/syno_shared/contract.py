@@ -13,8 +13,9 @@ CONTRACT_VERSION: Final = "1.0"
 
 SheetKind = Literal["hardware", "c2"]
 
-# "2024" is a year of hardware and licence sales; "2024-C2" a year of Synology C2 sales.
-_SHEET_PATTERN: Final = re.compile(r"^\s*(?P<year>(19|20)\d{2})\s*(?P<c2>-\s*C2)?\s*$", re.IGNORECASE | re.ASCII)  # "20٢٤" is no year
+# "2024" is a year of hardware and licence sales; "2024-C2" a year of Synology C2 sales. ASCII digits only:
+# "20٢٤" is no year.
+_SHEET_PATTERN: Final = re.compile(r"^\s*(?P<year>(19|20)\d{2})\s*(?P<c2>-\s*C2)?\s*$", re.IGNORECASE | re.ASCII)
 
 # Workbook header -> canonical column name used in parquet, raw.* and dbt.
 WORKBOOK_COLUMNS: Final[dict[str, str]] = {
