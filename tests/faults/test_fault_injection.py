@@ -118,6 +118,7 @@ KILL_POINTS = [
     ("transform", "transform.after_commit", "SIGKILL after the transform's commit, before marts.ready"),
     ("transform", "transform.after_publish", "SIGKILL after marts.ready was published, before the ack"),
     ("forecast", "forecast.work:1", "SIGKILL of the forecast coordinator 1 s into the fitting"),
+    ("activation", "activation.queued", "SIGKILL after activation recorded its run and outbox, before notifying"),
     ("activation", "activation.after_commit", "SIGKILL after activation's commit, before its event"),
 ]
 
