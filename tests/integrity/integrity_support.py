@@ -240,22 +240,11 @@ async def land(nats_url: str, event: WorkbookLanded, stream_name: str = "SYNO") 
         await connection.close()
 
 
-async def replay_unforced(nats_url: str, event: WorkbookLanded, stream_name: str = "SYNO") -> int:
-    """The same workbook.landed again under a new message id, without Syno-Force (a redelivery or a plain replay);
-    returns its stream sequence."""
+async def last_sequence(nats_url: str, subject: str, stream_name: str = "SYNO") -> int:
+    """The stream sequence of the latest message stored on `subject`."""
     connection = await nats.connect(nats_url)
     try:
-        attempt = f"plain-{uuid.uuid4().hex[:8]}"
-        ack = await connection.jetstream().publish(
-            bus.WORKBOOK_LANDED,
-            event.model_dump_json().encode(),
-            stream=stream_name,
-            headers={
-                "Nats-Msg-Id": bus.message_id(bus.WORKBOOK_LANDED, event.snapshot_id, attempt),
-                bus.ATTEMPT_HEADER: attempt,
-            },
-        )
-        return int(ack.seq)
+        return int((await connection.jetstream().get_last_msg(stream_name, subject)).seq)
     finally:
         await connection.close()
 

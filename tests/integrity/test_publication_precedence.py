@@ -22,9 +22,9 @@ from integrity_support import (
     fetch_rows,
     land,
     landed_event,
+    last_sequence,
     listening,
     quarterly_revenue,
-    replay_unforced,
     schemas_like,
     sellout_by_quarter,
     stable_hashes,
@@ -32,7 +32,7 @@ from integrity_support import (
     write_sample,
 )
 
-from syno_cli.main import replay_event
+from syno_cli import replay as replays
 from syno_shared import bus
 
 pytestmark = pytest.mark.integration
@@ -88,17 +88,21 @@ async def test_an_older_snapshot_is_kept_aside_unless_forced_and_a_rollback_publ
             quarterly_revenue(older_report.truth)
         )
 
-        # A replay without force: the snapshot was done, nothing is rebuilt, the newer one stays.
-        sequence = await replay_unforced(nats_url, older_event)
-        await wait_until_handled(nats_url, sequence, "syno-transform")
+        # `syno replay` without --force: the snapshot was done, nothing is rebuilt, the newer one stays.
+        await replays.replay(
+            nats_url, settings.stream_name, bus.WORKBOOK_LANDED, snapshot_id=older_event.snapshot_id, is_forced=False
+        )
+        await wait_until_handled(nats_url, await last_sequence(nats_url, bus.WORKBOOK_LANDED), "syno-transform")
         assert await stable_hashes(isolated_pg_dsn) == newer_hashes
         kept_body = {key: value for key, value in kept.items() if key != "subject"}
         assert all(body == kept_body for body in log.of(bus.MARTS_READY, older_event.snapshot_id))  # told again
         builds = "select count(*) as n from ops.snapshot_builds where snapshot_id = $1"
         assert await fetch_rows(isolated_pg_dsn, builds, older_event.snapshot_id) == [{"n": 1}]
 
-        # A forced replay (the project's `syno replay`): the operator asked, the older snapshot is published.
-        await replay_event(nats_url, settings.stream_name, bus.WORKBOOK_LANDED, older_event.snapshot_id)
+        # `syno replay --force`: the operator asked, the older snapshot is published.
+        await replays.replay(
+            nats_url, settings.stream_name, bus.WORKBOOK_LANDED, snapshot_id=older_event.snapshot_id, is_forced=True
+        )
 
         def older_ready() -> list[dict[str, Any]]:
             return log.of(bus.MARTS_READY, older_event.snapshot_id)
