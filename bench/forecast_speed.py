@@ -32,7 +32,7 @@ import polars as pl  # noqa: E402
 from syno_forecast.backtest import SeriesForecast  # noqa: E402
 from syno_forecast.runner import BatchRunner  # noqa: E402
 from syno_forecast.series import build_quarterly_series  # noqa: E402
-from syno_forecast.settings import ForecastSettings  # noqa: E402
+from syno_forecast.settings import ForecastOptions  # noqa: E402
 from syno_forecast.workqueue import make_batches  # noqa: E402
 from syno_shared.quarters import add_quarters  # noqa: E402
 
@@ -103,7 +103,7 @@ async def forecast(
 
 
 def main(argv: list[str] | None = None) -> int:
-    defaults = ForecastSettings()
+    defaults = ForecastOptions()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--customers", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=defaults.processes, help="pool processes of the replica")

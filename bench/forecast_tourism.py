@@ -31,7 +31,7 @@ from syno_forecast.backtest import SeriesForecast
 from syno_forecast.candidates import parse_models
 from syno_forecast.runner import BatchRunner
 from syno_forecast.series import QuarterlySeries
-from syno_forecast.settings import ForecastSettings
+from syno_forecast.settings import ForecastOptions
 from syno_forecast.workqueue import make_batches
 
 HORIZON = 8
@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     default_dir = os.environ.get("SYNO_TOURISM_DIR", str(REPO_ROOT / ".." / "shared" / "benchdata" / "tourism"))
     parser.add_argument("data_dir", nargs="?", default=default_dir)
     parser.add_argument("--models", default=None, help="comma-separated model names (default: the service's)")
-    defaults = ForecastSettings()
+    defaults = ForecastOptions()
     parser.add_argument("--workers", type=int, default=defaults.processes, help="pool processes of the replica")
     parser.add_argument("--batch-series", type=int, default=defaults.batch_series, help="series per work batch")
     parser.add_argument("--limit", type=int, default=None, help="first N series only (quick runs)")

@@ -20,7 +20,7 @@ from faststream.nats import NatsBroker
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.trace import TracerProvider
 
-from syno_activation.settings import ActivationService, ActivationServiceSettings
+from syno_activation.settings import ActivationService, ActivationSettings
 from syno_shared.telemetry import Telemetry
 
 
@@ -175,7 +175,7 @@ class LocalSMTPServer:
 
 
 def local_service(
-    pool: asyncpg.Pool, settings: ActivationServiceSettings, broker: NatsBroker | None = None
+    pool: asyncpg.Pool, settings: ActivationSettings, broker: NatsBroker | None = None
 ) -> ActivationService:
     """The activation service's edges around a test's pool: what its handlers are given in production."""
     return ActivationService(

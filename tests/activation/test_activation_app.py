@@ -21,7 +21,7 @@ from syno_activation import outbox
 from syno_activation.main import create_app
 from syno_activation.outbox import message_entries
 from syno_activation.rendering import Message
-from syno_activation.settings import ActivationServiceSettings, ActivationSettings
+from syno_activation.settings import ActivationOptions, ActivationSettings
 from syno_shared import bus, db
 from syno_shared.embedded import EmbeddedNats
 
@@ -52,13 +52,13 @@ def webhook(http_server: Callable[..., LocalHTTPServer]) -> LocalHTTPServer:
 
 
 @pytest.fixture
-def settings(nats_url: str, marts_dsn: str, webhook: LocalHTTPServer, tmp_path: Path) -> ActivationServiceSettings:
-    return ActivationServiceSettings(
+def settings(nats_url: str, marts_dsn: str, webhook: LocalHTTPServer, tmp_path: Path) -> ActivationSettings:
+    return ActivationSettings(
         nats_url=nats_url,
         pg_dsn=marts_dsn,
         data_dir=tmp_path,
         log_format="console",
-        activation=ActivationSettings(
+        activation=ActivationOptions(
             notify_urls=[SecretStr(f"json://127.0.0.1:{webhook.port}{path}") for path in (TEAM_A, TEAM_B)],
         ),
     )
@@ -86,7 +86,7 @@ def received(webhook: LocalHTTPServer) -> Counter[str]:
 
 
 async def test_the_service_sends_what_a_crash_left_in_the_outbox_when_it_starts(
-    settings: ActivationServiceSettings, marts_dsn: str, webhook: LocalHTTPServer
+    settings: ActivationSettings, marts_dsn: str, webhook: LocalHTTPServer
 ) -> None:
     async with connected(marts_dsn) as pool:
         entries = message_entries(
@@ -110,7 +110,7 @@ async def test_the_service_sends_what_a_crash_left_in_the_outbox_when_it_starts(
 
 
 async def test_a_forecast_published_twice_the_second_time_forced_sends_one_summary_per_channel(
-    settings: ActivationServiceSettings, marts_dsn: str, webhook: LocalHTTPServer
+    settings: ActivationSettings, marts_dsn: str, webhook: LocalHTTPServer
 ) -> None:
     app = create_app(settings)
     assert app.broker is not None

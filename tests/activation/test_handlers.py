@@ -16,7 +16,7 @@ from activation_marts import FORECAST_RUN, SNAPSHOT_MARTS
 from pydantic import SecretStr
 
 from syno_activation.handlers import activate
-from syno_activation.settings import ActivationServiceSettings, ActivationSettings, LineageSettings
+from syno_activation.settings import ActivationOptions, ActivationSettings, LineageSettings
 from syno_shared import bus
 from syno_shared.events import ActivationCompleted, DeliveryResult
 
@@ -79,8 +79,8 @@ async def test_a_forecast_becomes_storylines_a_summary_lineage_and_a_recorded_co
 
     webhook = http_server(accept)
     lineage_file = tmp_path / "lineage.jsonl"
-    settings = ActivationServiceSettings(
-        activation=ActivationSettings(
+    settings = ActivationSettings(
+        activation=ActivationOptions(
             notify_urls=[SecretStr(f"json://127.0.0.1:{webhook.port}/hooks/syno")],
             dashboard_links={"opportunities": "http://metabase.local/dashboard/9"},
             lineage=LineageSettings(transport="file", file_path=lineage_file),

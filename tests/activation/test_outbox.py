@@ -25,7 +25,7 @@ from syno_activation.deliverer import Channels, deliver_due, deliver_periodicall
 from syno_activation.handlers import activate, alert
 from syno_activation.outbox import message_entries
 from syno_activation.rendering import Message
-from syno_activation.settings import ActivationService, ActivationServiceSettings, ActivationSettings, MetabaseSettings
+from syno_activation.settings import ActivationOptions, ActivationService, ActivationSettings, MetabaseSettings
 from syno_shared import bus
 from syno_shared.embedded import EmbeddedNats
 from syno_shared.events import ActivationCompleted, DeliveryResult
@@ -51,9 +51,9 @@ class Channel:
     def received(self) -> Counter[str]:
         return Counter(request.path for request in self.server.requests)
 
-    def settings(self, **outbox_policy: Any) -> ActivationServiceSettings:
-        return ActivationServiceSettings(
-            activation=ActivationSettings(
+    def settings(self, **outbox_policy: Any) -> ActivationSettings:
+        return ActivationSettings(
+            activation=ActivationOptions(
                 notify_urls=[SecretStr(f"json://127.0.0.1:{self.server.port}{path}") for path in (TEAM_A, TEAM_B)],
                 metabase=MetabaseSettings(mode="n8n", n8n_webhook_url=SecretStr(self.server.url + N8N)),
                 **outbox_policy,
@@ -229,7 +229,7 @@ async def test_a_redelivered_pipeline_failed_alerts_once_per_failed_input(pool: 
 
 def test_channels_name_each_url_by_scheme_and_hash_without_its_secrets() -> None:
     urls = ["json://127.0.0.1:9/hooks/SECRET-a", "json://127.0.0.1:9/hooks/SECRET-b", "slack://T0/B0/SECRET-c"]
-    channels = ActivationSettings(notify_urls=[SecretStr(url) for url in urls]).channels()
+    channels = ActivationOptions(notify_urls=[SecretStr(url) for url in urls]).channels()
 
     assert [channel.split(":")[0] for channel in channels.notify_channels] == ["json", "json", "slack"]
     assert len(set(channels.notify_channels)) == 3 and not any("SECRET" in c for c in channels.notify_channels)

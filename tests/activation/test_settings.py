@@ -10,7 +10,7 @@ import pytest
 from syno_activation.levers import StorylineRules
 from syno_activation.lineage import LineageTransportConfig
 from syno_activation.metabase import MetabaseConfig
-from syno_activation.settings import ActivationServiceSettings
+from syno_activation.settings import ActivationSettings
 
 
 def test_the_activation_group_reads_its_variables_and_hands_plain_configs_to_the_edges(
@@ -26,7 +26,7 @@ def test_the_activation_group_reads_its_variables_and_hands_plain_configs_to_the
     monkeypatch.setenv("SYNO_ACTIVATION__LINEAGE__API_KEY", "lineage-secret")
     monkeypatch.setenv("SYNO_MAX_DELIVER", "7")
 
-    settings = ActivationServiceSettings()
+    settings = ActivationSettings()
     activation = settings.activation
 
     assert settings.max_deliver == 7  # the common settings come along
@@ -45,7 +45,7 @@ def test_by_default_nothing_is_refreshed_sent_or_emitted(monkeypatch: pytest.Mon
     monkeypatch.chdir(tmp_path)
     for name in [name for name in os.environ if name.startswith("SYNO_ACTIVATION__")]:
         monkeypatch.delenv(name)
-    activation = ActivationServiceSettings().activation
+    activation = ActivationSettings().activation
 
     assert (activation.metabase.mode, activation.lineage.transport, activation.notify_url_values()) == (
         "off",
@@ -58,7 +58,7 @@ def test_the_storyline_thresholds_are_activation_settings(monkeypatch: pytest.Mo
     monkeypatch.chdir(tmp_path)
     for name in [name for name in os.environ if name.startswith("SYNO_ACTIVATION__")]:
         monkeypatch.delenv(name)
-    assert ActivationServiceSettings().activation.storyline_rules() == StorylineRules()
+    assert ActivationSettings().activation.storyline_rules() == StorylineRules()
 
     monkeypatch.setenv("SYNO_ACTIVATION__MIN_CUSTOMERS", "5")
     monkeypatch.setenv("SYNO_ACTIVATION__MIN_REVENUE_USD", "25000")
@@ -67,7 +67,7 @@ def test_the_storyline_thresholds_are_activation_settings(monkeypatch: pytest.Mo
     monkeypatch.setenv("SYNO_ACTIVATION__FORECAST_DECLINE", "0.15")
     monkeypatch.setenv("SYNO_ACTIVATION__TOP_OPPORTUNITIES", "3")
     monkeypatch.setenv("SYNO_ACTIVATION__DASHBOARD_LINKS", '{"opportunities": "http://mb/dashboard/9"}')
-    activation = ActivationServiceSettings().activation
+    activation = ActivationSettings().activation
 
     assert activation.storyline_rules() == StorylineRules(
         min_customers=5,

@@ -15,16 +15,16 @@ import pytest
 import yaml
 from pydantic import BaseModel
 
-from syno_activation.settings import ActivationServiceSettings
-from syno_forecast.settings import ForecastServiceSettings
+from syno_activation.settings import ActivationSettings
+from syno_forecast.settings import ForecastSettings
 from syno_ingestion.settings import IngestionSettings
 from syno_transform.settings import TransformSettings
 
 SERVICE_SETTINGS: tuple[type[BaseModel], ...] = (
     IngestionSettings,
     TransformSettings,
-    ForecastServiceSettings,
-    ActivationServiceSettings,
+    ForecastSettings,
+    ActivationSettings,
 )
 
 ROOT = Path(__file__).resolve().parents[2]

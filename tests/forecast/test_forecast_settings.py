@@ -7,19 +7,19 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from syno_forecast.settings import ForecastServiceSettings
+from syno_forecast.settings import ForecastSettings
 
 
 def test_smape_thresholds_come_from_the_environment_in_percent(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)  # no .env here
-    assert ForecastServiceSettings().forecast.smape_thresholds == {
+    assert ForecastSettings().forecast.smape_thresholds == {
         "overall": 25.0,
         "customer": 50.0,
         "c2": 50.0,
         "region": 25.0,
     }
     monkeypatch.setenv("SYNO_FORECAST__SMAPE_THRESHOLDS", '{"overall": 20, "c2": 80}')
-    assert ForecastServiceSettings().forecast.smape_thresholds == {"overall": 20.0, "c2": 80.0}
+    assert ForecastSettings().forecast.smape_thresholds == {"overall": 20.0, "c2": 80.0}
 
 
 @pytest.mark.parametrize(
@@ -32,4 +32,4 @@ def test_a_threshold_that_cannot_be_meant_is_refused(
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("SYNO_FORECAST__SMAPE_THRESHOLDS", value)
     with pytest.raises(ValidationError, match=complaint):
-        ForecastServiceSettings()
+        ForecastSettings()

@@ -23,7 +23,7 @@ from syno_forecast import warehouse
 from syno_forecast.handlers import forecast_snapshot, register_worker
 from syno_forecast.runner import BatchRunner, evaluate_batch
 from syno_forecast.series import build_quarterly_series
-from syno_forecast.settings import ForecastService, ForecastServiceSettings, ForecastSettings
+from syno_forecast.settings import ForecastOptions, ForecastService, ForecastSettings
 from syno_forecast.tables import table_rows, to_frame
 from syno_forecast.training import training_set
 from syno_shared import db
@@ -42,9 +42,7 @@ CHEAP = ["seasonal_naive", "drift"]
 class Replica:
     """One forecast replica in this process: its own broker and runner, sharing the work queue."""
 
-    def __init__(
-        self, endpoints: Endpoints, settings: ForecastServiceSettings, telemetry: Telemetry, name: str
-    ) -> None:
+    def __init__(self, endpoints: Endpoints, settings: ForecastSettings, telemetry: Telemetry, name: str) -> None:
         self.runner = BatchRunner(0, name=name)
         self.service = ForecastService(
             name="forecast", settings=settings, broker=create_broker(endpoints.nats_url), telemetry=telemetry
@@ -62,8 +60,8 @@ class Harness:
         self.pool: asyncpg.Pool = self.loop.run_until_complete(db.create_pool(dsn))
         self.replicas: list[Replica] = []
 
-    def start_replicas(self, forecast: ForecastSettings, names: list[str]) -> list[Replica]:
-        settings = ForecastServiceSettings(
+    def start_replicas(self, forecast: ForecastOptions, names: list[str]) -> list[Replica]:
+        settings = ForecastSettings(
             data_dir=self.data_dir, nats_url=self.endpoints.nats_url, pg_dsn=self.dsn, forecast=forecast
         )
         for name in names:
@@ -149,7 +147,7 @@ def test_the_forecast_reads_the_marts_schema_its_event_names(harness: Harness) -
 
     doubled = expected_training_set().with_columns(pl.col("value") * 2)
     assert_frame_equal(training_set(marts, LAST_COMPLETE, top_n=20).sort("series_id", "quarter"), doubled)
-    harness.start_replicas(ForecastSettings(processes=0, models=CHEAP), ["replica-a"])
+    harness.start_replicas(ForecastOptions(processes=0, models=CHEAP), ["replica-a"])
     event = marts_ready().model_copy(update={"marts_schema": build})
     outcome = harness.forecast(event)
     assert published(outcome).marts_schema == build
@@ -172,7 +170,7 @@ def test_marts_to_forecast_tables_with_a_known_next_value(harness: Harness) -> N
     """A perfectly seasonal tier is forecast at its known next value, with ordered intervals; the event
     carries the snapshot's workbook and quality facts on; a second run for the same snapshot replaces
     that snapshot's rows instead of adding to them."""
-    harness.start_replicas(ForecastSettings(processes=0), ["replica-a"])
+    harness.start_replicas(ForecastOptions(processes=0), ["replica-a"])
     event = marts_ready()
     outcome = harness.forecast(event)
     assert outcome.rows == 14  # (T1, T2, TOTAL, two customers, one C2 family) x 2 metrics + 2 regions
@@ -214,7 +212,7 @@ def test_marts_to_forecast_tables_with_a_known_next_value(harness: Harness) -> N
 def test_a_cohort_above_its_threshold_is_flagged_in_the_event(harness: Harness) -> None:
     """C2 revenue jumps in the held-out quarter, so its sMAPE breaks the configured 30%; tiers stay within 25%."""
     thresholds = {"overall": 25.0, "customer": 50.0, "c2": 30.0}
-    harness.start_replicas(ForecastSettings(processes=0, smape_thresholds=thresholds), ["replica-a"])
+    harness.start_replicas(ForecastOptions(processes=0, smape_thresholds=thresholds), ["replica-a"])
     outcome = harness.forecast(marts_ready())
     cohorts = published(outcome).cohorts
     assert [(c.cohort, c.series_count, c.threshold_smape, c.is_threshold_met) for c in cohorts] == [
@@ -231,7 +229,7 @@ def test_a_cohort_above_its_threshold_is_flagged_in_the_event(harness: Harness) 
 def test_two_replicas_share_the_batches_and_the_result_is_complete(harness: Harness) -> None:
     """Batches of two series go to both replicas' work subscribers; the tables hold every series, exactly
     as the engine forecasts them in one process."""
-    forecast = ForecastSettings(processes=0, models=CHEAP, batch_series=2)
+    forecast = ForecastOptions(processes=0, models=CHEAP, batch_series=2)
     replicas = harness.start_replicas(forecast, ["replica-a", "replica-b"])
     event = marts_ready()
     outcome = harness.forecast(event)

@@ -24,7 +24,7 @@ import asyncpg
 import polars as pl
 
 from syno_ingestion.handlers import watch_share
-from syno_ingestion.settings import IngestionGroup, IngestionSettings
+from syno_ingestion.settings import IngestionOptions, IngestionSettings
 from syno_ingestion.share import display_name
 from syno_shared import db, migrate
 from syno_shared.bus import create_broker, ensure_streams
@@ -75,7 +75,7 @@ class Watcher:
             data_dir=self.data_dir,
             nats_url=self.nats_url,
             pg_dsn=self.pg_dsn,
-            ingestion=IngestionGroup(poll_seconds=0.1, stable_polls=2),
+            ingestion=IngestionOptions(poll_seconds=0.1, stable_polls=2),
         )
         await ensure_streams(self.nats_url, settings.stream_name)
         await asyncio.to_thread(migrate.apply_migrations, self.pg_dsn, migrate.installed_sources(("ops", "ingestion")))

@@ -33,7 +33,7 @@ from polars.testing import assert_frame_equal
 from syno_forecast.backtest import SeriesForecast
 from syno_forecast.handlers import forecast_snapshot, register_worker
 from syno_forecast.runner import BatchRunner
-from syno_forecast.settings import ForecastService, ForecastServiceSettings, ForecastSettings
+from syno_forecast.settings import ForecastOptions, ForecastService, ForecastSettings
 from syno_forecast.workqueue import WorkBatch
 from syno_shared import db, migrate
 from syno_shared.bus import create_broker
@@ -118,11 +118,11 @@ async def forecast_rows(pool: asyncpg.Pool, snapshot_id: str) -> dict[str, pl.Da
 async def forecast_replica(nats_url: str, isolated_pg_dsn: str, data_dir: Path) -> AsyncIterator[Any]:
     """One forecast replica in this process: its work-queue consumer and a held-back engine, cheap models."""
     await asyncio.to_thread(migrate.apply_migrations, isolated_pg_dsn, migrate.installed_sources(("ops", "forecast")))
-    settings = ForecastServiceSettings(
+    settings = ForecastSettings(
         data_dir=data_dir,
         nats_url=nats_url,
         pg_dsn=isolated_pg_dsn,
-        forecast=ForecastSettings(processes=0, models=CHEAP, batch_series=4),
+        forecast=ForecastOptions(processes=0, models=CHEAP, batch_series=4),
     )
     runner = HeldRunner("replica-a")
     service = ForecastService(

@@ -9,12 +9,12 @@ from faststream import FastStream
 
 from syno_activation.deliverer import deliver_periodically
 from syno_activation.handlers import register
-from syno_activation.settings import ActivationServiceSettings
+from syno_activation.settings import ActivationSettings
 from syno_shared.service import build_service
 
 
-def create_app(settings: ActivationServiceSettings | None = None) -> FastStream:
-    app, service = build_service("activation", settings or ActivationServiceSettings())
+def create_app(settings: ActivationSettings | None = None) -> FastStream:
+    app, service = build_service("activation", settings or ActivationSettings())
     register(service)
     sweeps: list[asyncio.Task[None]] = []
 

@@ -66,7 +66,7 @@ class LineageSettings(BaseModel):
         )
 
 
-class ActivationSettings(BaseModel):
+class ActivationOptions(BaseModel):
     notify_urls: list[SecretStr] = Field(
         default_factory=list, description="apprise URLs (Slack, Teams workflows, mailtos, json)."
     )
@@ -139,13 +139,13 @@ class ActivationSettings(BaseModel):
         )
 
 
-class ActivationServiceSettings(Settings):
+class ActivationSettings(Settings):
     # The common Settings still declares its own copy of this group until the settings move is finished;
     # this one replaces it (same SYNO_ACTIVATION__ variables).
-    activation: ActivationSettings = Field(default_factory=ActivationSettings)
+    activation: ActivationOptions = Field(default_factory=ActivationOptions)
 
 
-ActivationService = Service[ActivationServiceSettings]
+ActivationService = Service[ActivationSettings]
 
 
 def _reveal(secret: SecretStr | None) -> str | None:

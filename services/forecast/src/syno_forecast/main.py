@@ -6,12 +6,12 @@ from faststream import FastStream
 
 from syno_forecast.handlers import register
 from syno_forecast.runner import BatchRunner
-from syno_forecast.settings import ForecastServiceSettings
+from syno_forecast.settings import ForecastSettings
 from syno_shared.service import build_service
 
 
-def create_app(settings: ForecastServiceSettings | None = None) -> FastStream:
-    settings = settings or ForecastServiceSettings()
+def create_app(settings: ForecastSettings | None = None) -> FastStream:
+    settings = settings or ForecastSettings()
     app, service = build_service("forecast", settings)
     runner = BatchRunner(settings.forecast.processes)
     register(service, runner)

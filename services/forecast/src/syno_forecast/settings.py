@@ -16,7 +16,7 @@ def _default_smape_thresholds() -> dict[ForecastCohort, float]:
     return {"overall": 25.0, "customer": 50.0, "c2": 50.0, "region": 25.0}
 
 
-class ForecastSettings(BaseModel):
+class ForecastOptions(BaseModel):
     top_customers: int = Field(default=20, ge=1, description="Top customers forecast individually.")
     smape_thresholds: dict[ForecastCohort, float] = Field(
         default_factory=_default_smape_thresholds,
@@ -54,8 +54,8 @@ class ForecastSettings(BaseModel):
         return value
 
 
-class ForecastServiceSettings(Settings):
-    forecast: ForecastSettings = Field(default_factory=ForecastSettings)
+class ForecastSettings(Settings):
+    forecast: ForecastOptions = Field(default_factory=ForecastOptions)
 
 
-ForecastService = Service[ForecastServiceSettings]
+ForecastService = Service[ForecastSettings]

@@ -10,7 +10,7 @@ from syno_shared.service import Service
 from syno_shared.settings import Settings
 
 
-class IngestionGroup(ReaderLimits):
+class IngestionOptions(ReaderLimits):
     poll_seconds: float = Field(default=2.0, gt=0, description="How often the share is listed.")
     stable_polls: int = Field(
         default=2, ge=1, description="Polls a file's size and mtime must stay unchanged before it is taken."
@@ -18,7 +18,7 @@ class IngestionGroup(ReaderLimits):
 
 
 class IngestionSettings(Settings):
-    ingestion: IngestionGroup = Field(default_factory=IngestionGroup)
+    ingestion: IngestionOptions = Field(default_factory=IngestionOptions)
 
 
 IngestionService = Service[IngestionSettings]
