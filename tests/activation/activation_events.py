@@ -89,7 +89,7 @@ All 4 opportunities of Q3 2025, with their accounts: [opportunities](http://meta
 Rows per sheet: 2025 120,000 (+1,200), 2025-C2 3,456 (-34), 2026 10 (new).
 Since the previous snapshot: sheets added: 2026; columns added: 2025: Region, Sales_Rep; \
 columns removed: 2025-C2: Comments.
-Snapshot `9a8b7c6d5e4f`, run `run-42`.
+Snapshot `9a8b7c6d5e4f`, run `run-42`. Published: the dashboards show this snapshot.
 
 **Quality**: dbt tests 120 passed, 2 warned, 0 failed; gates warned: unmapped_products.
 

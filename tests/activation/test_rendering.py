@@ -35,11 +35,25 @@ def test_a_first_snapshot_has_nothing_to_compare_and_a_clean_one_no_value_lists(
         "**Workbook**: sellout.xlsx, 1.5 MB, 900 rows loaded.\n"
         "Rows per sheet: 2024 900.\n"
         "First snapshot: nothing to compare with.\n"
-        "Snapshot `9a8b7c6d5e4f`, run `run-1`.\n"
+        "Snapshot `9a8b7c6d5e4f`, run `run-1`. Published: the dashboards show this snapshot.\n"
         "\n"
         "**Quality**: dbt tests 5 passed, 0 warned, 0 failed; all quality gates passed.",
         "success",
     )
+
+
+def test_the_summary_says_when_the_snapshot_was_kept_aside_or_published_on_request() -> None:
+    first = WorkbookFacts(file_name="old.xlsx", size_bytes=1, sheet_rows={}, delta=SnapshotDelta(is_first=True))
+    clean = QualityFacts(rows_loaded=1, tests_passed=1, tests_warned=0, tests_failed=0)
+
+    def body(publication: str) -> str:
+        summary = RunSummary(
+            run_id="run-1", snapshot_id=SNAPSHOT, workbook=first, quality=clean, publication=publication
+        )
+        return summary_message(summary).body
+
+    assert "Not published: its data is older than the published snapshot's" in body("kept_aside_older")
+    assert "Published on request (a forced replay)" in body("published_forced")
 
 
 def test_escaping_keeps_data_text_literal_but_leaves_words_with_inner_underscores_alone() -> None:

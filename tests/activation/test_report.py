@@ -143,7 +143,7 @@ def test_the_summary_leads_with_the_top_opportunities_then_narratives_c2_and_the
             "**Workbook**: sellout.xlsx, 2.0 MB, 1,000 rows loaded.",
             "Rows per sheet: 2025 1,000.",
             "First snapshot: nothing to compare with.",
-            "Snapshot `c0ffee000000`, run `run-7`.",
+            "Snapshot `c0ffee000000`, run `run-7`. Published: the dashboards show this snapshot.",
             "",
             "**Quality**: dbt tests 10 passed, 0 warned, 0 failed; all quality gates passed.",
             "",

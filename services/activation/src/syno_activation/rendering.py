@@ -87,6 +87,16 @@ def _snapshot_changes(delta: SnapshotDelta) -> str:
     return "Since the previous snapshot: " + "; ".join(changes) + "."
 
 
+PUBLICATION_WORDS = {
+    "published": "Published: the dashboards show this snapshot.",
+    "kept_aside_older": (
+        "Not published: its data is older than the published snapshot's, so the dashboards keep the newer one "
+        "(`syno publish <snapshot>` rolls back to this one)."
+    ),
+    "published_forced": "Published on request (a forced replay): the dashboards show it although newer data exists.",
+}
+
+
 def _workbook_lines(summary: RunSummary) -> list[str]:
     workbook = summary.workbook
     size = _megabytes(workbook.size_bytes)
@@ -96,7 +106,7 @@ def _workbook_lines(summary: RunSummary) -> list[str]:
         f"**Workbook**: {escape_markdown(workbook.file_name)}, {size}, {summary.quality.rows_loaded:,d} rows loaded.",
         f"Rows per sheet: {_sheet_rows(workbook)}.",
         _snapshot_changes(workbook.delta),
-        f"Snapshot `{summary.snapshot_id[:12]}`, run `{summary.run_id}`.",
+        f"Snapshot `{summary.snapshot_id[:12]}`, run `{summary.run_id}`. {PUBLICATION_WORDS[summary.publication]}",
     ]
 
 

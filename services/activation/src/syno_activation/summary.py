@@ -50,6 +50,7 @@ class RunSummary:
     snapshot_id: str
     workbook: WorkbookFacts
     quality: QualityFacts
+    publication: str = "published"
     top_unmapped: tuple[UnmappedValue, ...] = ()
     top_unconvertible: tuple[UnconvertibleValue, ...] = ()
     target_quarter: date | None = None
@@ -105,6 +106,7 @@ def build_run_summary(
         run_id=forecast.run_id,
         snapshot_id=forecast.snapshot_id,
         workbook=forecast.workbook,
+        publication=forecast.publication,
         quality=forecast.quality,
         top_unmapped=most_frequent(forecast.quality.unmapped_values),
         top_unconvertible=most_frequent(forecast.quality.unconvertible_values),

@@ -136,6 +136,7 @@ async def forecast_snapshot(service: ForecastService, event: MartsReady) -> Stag
         tiers=tables.tier_forecasts(rows.svr_rm),
         tables=list(tables.FORECAST_TABLES),
         marts_schema=event.marts_schema,
+        publication=event.publication,
         artifact_path=str(artifact_dir.relative_to(service.settings.data_dir)),
         workbook=event.workbook,
         quality=event.quality,

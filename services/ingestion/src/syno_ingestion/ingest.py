@@ -100,6 +100,8 @@ async def _ingest(
         # Accepted and committed, then the process died before the file left the share: finish the move.
         target = share.inside(settings.data_dir, settings.data_dir / existing["stored_path"])
         share.move(share.judged_file(path, taken), target)
+        # The run the dead process left at 'running' ended with its commit: close it as succeeded.
+        await db.close_running(service.pool, snapshot_id=snapshot_id, stage="ingestion", status="succeeded")
         get_logger().info("workbook_move_finished", file_name=share.display_name(path.name), snapshot_id=snapshot_id)
         return FileOutcome("landed", snapshot_id)
     if existing is not None:

@@ -265,6 +265,7 @@ def summarise(
         "failure": None if failed is None else {k: failed[k] for k in ("stage", "reason_code", "message")},
         "sheets": {s["name"]: s["rows"] for s in events.get(bus.WORKBOOK_LANDED, {}).get("sheets", [])},
         "marts": events.get(bus.MARTS_READY, {}).get("mart_rows", {}),
+        "publication": events.get(bus.MARTS_READY, {}).get("publication"),
         "forecast": {
             "target_quarter": forecast.get("target_quarter"),
             "tiers": forecast.get("tiers", []),
@@ -376,6 +377,8 @@ def print_summary(result: dict[str, Any]) -> None:
         console.print("rows per sheet: " + ", ".join(f"{k}: {v:,}" for k, v in result["sheets"].items()))
     if result["marts"]:
         console.print("marts built: " + ", ".join(f"{k} ({v:,} rows)" for k, v in result["marts"].items()))
+    if result.get("publication"):
+        console.print(f"publication: {result['publication']} (published, kept_aside_older or published_forced)")
     tiers = [t for t in result["forecast"]["tiers"] if t["tier"] in ("T1", "T2", "T3")]
     if tiers:
         quarter = result["forecast"]["target_quarter"]

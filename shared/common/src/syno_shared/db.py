@@ -49,6 +49,19 @@ async def stage_started(pool: asyncpg.Pool, *, run_id: str, snapshot_id: str, st
     return stage_run_id
 
 
+async def close_running(pool: asyncpg.Pool, *, snapshot_id: str, stage: str, status: str = "abandoned") -> int:
+    """Close the runs of a snapshot and stage a dead process left at 'running'; returns how many."""
+    result: str = await pool.execute(
+        "update ops.stage_runs set status = $3, finished_at = now(), seconds = extract(epoch from now() - started_at),"
+        " error_message = 'closed after a restart: the worker stopped before recording its end'"
+        " where snapshot_id = $1 and stage = $2 and status = 'running'",
+        snapshot_id,
+        stage,
+        status,
+    )
+    return int(result.split()[-1])
+
+
 async def stage_finished(
     pool: asyncpg.Pool,
     stage_run_id: int,

@@ -199,6 +199,10 @@ class ForecastPublished(Event):
         pattern=SCHEMA_NAME_PATTERN,
         description="Schema of the snapshot's marts the forecast was trained on (from marts.ready).",
     )
+    publication: Literal["published", "kept_aside_older", "published_forced"] = Field(
+        default="published",
+        description="Whether the dashboards show this snapshot (from marts.ready), so the summary can say so.",
+    )
     artifact_path: str | None = Field(default=None, description="Artifacts folder relative to SYNO_DATA_DIR.")
     workbook: WorkbookFacts = Field(description="The file the snapshot came from, carried from marts.ready.")
     quality: QualityFacts = Field(description="The snapshot's quality, carried from marts.ready.")

@@ -120,6 +120,30 @@ async def reconcile_forever(service: Service[Any], every_seconds: float = OUTBOX
 
 
 _SERVED: list[FastStream] = []
+T = TypeVar("T")
+START_ATTEMPTS_SECONDS = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 30.0)  # about 90 s, then the process exits non-zero
+
+
+async def until_reachable(server: str, connect: Callable[[], Awaitable[T]]) -> T:
+    """`connect()`, retried with spaced delays while the server is unreachable; the last failure is raised."""
+    for delay in START_ATTEMPTS_SECONDS:
+        try:
+            return await connect()
+        except (TimeoutError, OSError, ConnectionError) as error:
+            get_logger().warning("server_unreachable_at_start", server=server, error=str(error), retry_in=delay)
+        except Exception as error:  # drivers wrap refusals in their own types (psycopg, asyncpg, nats)
+            if not _is_connection_error(error):
+                raise
+            get_logger().warning("server_unreachable_at_start", server=server, error=str(error), retry_in=delay)
+        await asyncio.sleep(delay)
+    return await connect()
+
+
+def _is_connection_error(error: Exception) -> bool:
+    names = {cls.__name__ for cls in type(error).__mro__}
+    return bool(
+        names & {"OperationalError", "CannotConnectNowError", "ConnectionDoesNotExistError", "NoServersError"}
+    ) or isinstance(error.__cause__, OSError)
 
 
 def serve(app: FastStream) -> None:
@@ -152,13 +176,21 @@ def build_service(name: Stage, settings: SettingsT) -> tuple[FastStream, Service
 
     @app.on_startup
     async def open_edges() -> None:
-        await bus.ensure_streams(settings.nats_url or "", settings.stream_name, user=nats_user, password=nats_password)
+        # A server restarting while the service starts is waited for (spaced, bounded), not a crash.
+        await until_reachable(
+            "NATS",
+            lambda: bus.ensure_streams(
+                settings.nats_url or "", settings.stream_name, user=nats_user, password=nats_password
+            ),
+        )
         if settings.migrate_on_start:  # else the deployment's setup applied them as the owner role
             sources = migrate.installed_sources(("ops", name))
-            applied = await asyncio.to_thread(migrate.apply_migrations, pg_dsn, sources)
+            applied = await until_reachable(
+                "PostgreSQL", lambda: asyncio.to_thread(migrate.apply_migrations, pg_dsn, sources)
+            )
             if applied:
                 get_logger().info("migrations_applied", migrations=applied)
-        pool = await db.create_pool(pg_dsn)
+        pool = await until_reachable("PostgreSQL", lambda: db.create_pool(pg_dsn))
         service.pool_holder.append(pool)
         get_logger().info("service_started", nats_url=redact_url(settings.nats_url or ""), nats_user=nats_user)
 
