@@ -74,7 +74,7 @@ def landed_event(workbook: Path, data_dir: Path, *, landed_at: datetime) -> Work
         snapshot_id=snapshot_id,
         produced_at=landed_at,
         file_name=workbook.name,
-        path=str(workbook),
+        path=f"processed/ingestion/{workbook.name}",
         size_bytes=workbook.stat().st_size,
         delta=SnapshotDelta(is_first=True),
         sheets=[

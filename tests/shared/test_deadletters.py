@@ -148,3 +148,44 @@ def test_the_health_check_reads_a_fresh_report_of_both_servers(tmp_path: Path, m
     health.health_file("transform").write_text(json.dumps({**report, "is_postgres_ok": True}))
     assert health.is_healthy("transform", now=1001.0) == (True, "reaches NATS and PostgreSQL")
     assert health.is_healthy("transform", now=1000.0 + health.STALE_AFTER_SECONDS + 1)[0] is False
+
+
+@pytest.mark.parametrize(
+    ("change", "why"),
+    [
+        ({"schema_version": 99}, "schema_version 99 is not the version this service reads"),
+        (
+            {
+                "sheets": [
+                    {
+                        "name": "2024",
+                        "kind": "hardware",
+                        "year": 2024,
+                        "rows": 1,
+                        "columns": ["PI"],
+                        "parquet_path": "../../etc/passwd",
+                    }
+                ]
+            },
+            "not a path inside the data folder",
+        ),
+        ({"surprise": 1}, "Extra inputs are not permitted"),
+    ],
+    ids=["unknown schema_version", "path outside the data folder", "unknown field"],
+)
+async def test_an_untrusted_event_is_dead_lettered_unread(
+    nats_url: str, service_app: StandInStage, change: dict[str, object], why: str
+) -> None:
+    """Nothing in an event is trusted: a bad one never reaches the work, and the dead letter says why."""
+    body = json.dumps({**json.loads(landed(SNAPSHOT).model_dump_json()), **change}).encode()
+    await publish(nats_url, bus.WORKBOOK_LANDED, body, {"Nats-Msg-Id": "untrusted"})
+
+    async def has_dead_letter() -> bool:
+        return bool(await stored(nats_url, deadletter.DLQ_STREAM, "dlq.workbook.landed"))
+
+    await wait_for(has_dead_letter)
+    [(headers, _)] = await stored(nats_url, deadletter.DLQ_STREAM, "dlq.workbook.landed")
+    assert headers[deadletter.ERROR_CODE_HEADER] == "bad_event" and why in headers[deadletter.ERROR_HEADER]
+    assert service_app.calls == 0
+    [(_, failure)] = await stored(nats_url, "SYNO", bus.PIPELINE_FAILED)
+    assert failure["reason_code"] == "bad_event"

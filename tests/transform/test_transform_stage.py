@@ -37,7 +37,7 @@ def landed_event(workbook: Path, data_dir: Path) -> WorkbookLanded:
         run_id=uuid.uuid4().hex,
         snapshot_id=snapshot_id,
         file_name=workbook.name,
-        path=str(workbook),
+        path=f"processed/ingestion/{workbook.name}",
         size_bytes=workbook.stat().st_size,
         delta=SnapshotDelta(is_first=True),
         sheets=[

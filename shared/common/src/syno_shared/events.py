@@ -8,9 +8,10 @@ stages; `snapshot_id` is the sha256 of the workbook file.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from pathlib import PurePosixPath
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 SCHEMA_VERSION = 2  # 2: facts carried downstream (workbook, quality), no stage reads another's tables
 
@@ -27,9 +28,28 @@ class Event(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     schema_version: int = Field(default=SCHEMA_VERSION, description="Version of this event's schema.")
+
+    @field_validator("schema_version")
+    @classmethod
+    def _known_version(cls, version: int) -> int:
+        if version != SCHEMA_VERSION:
+            raise ValueError(
+                f"schema_version {version} is not the version this service reads ({SCHEMA_VERSION}): "
+                "upgrade the service, or publish the event again from a service of this version"
+            )
+        return version
+
     run_id: str = Field(description="One pass of one workbook through the pipeline (uuid4 hex).")
     snapshot_id: str = Field(description="sha256 of the workbook file: the snapshot's identity.")
     produced_at: datetime = Field(default_factory=utc_now, description="When the event was produced (UTC).")
+
+
+def relative_inside(path: str) -> str:
+    """A path an event may carry: relative to SYNO_DATA_DIR and never climbing out of it."""
+    parts = PurePosixPath(path.replace("\\", "/"))
+    if parts.is_absolute() or ".." in parts.parts or not path.strip():
+        raise ValueError(f"{path!r} is not a path inside the data folder (relative, no '..')")
+    return path
 
 
 class SheetLanded(BaseModel):
@@ -41,6 +61,11 @@ class SheetLanded(BaseModel):
     rows: int = Field(ge=0, description="Data rows below the header, as written to parquet.")
     columns: list[str] = Field(description="Column headers as found in the sheet.")
     parquet_path: str = Field(description="Parquet file holding the sheet, relative to SYNO_DATA_DIR.")
+
+    @field_validator("parquet_path")
+    @classmethod
+    def _inside_the_data_folder(cls, path: str) -> str:
+        return relative_inside(path)
 
 
 class SnapshotDelta(BaseModel):
@@ -74,6 +99,12 @@ class WorkbookLanded(Event):
 
     file_name: str = Field(description="File name as dropped on the share.")
     path: str = Field(description="Where ingestion keeps the accepted file, relative to SYNO_DATA_DIR.")
+
+    @field_validator("path")
+    @classmethod
+    def _inside_the_data_folder(cls, path: str) -> str:
+        return relative_inside(path)
+
     size_bytes: int = Field(ge=0, description="File size in bytes.")
     delta: SnapshotDelta = Field(description="Change against the previous accepted snapshot.")
     sheets: list[SheetLanded] = Field(description="Every contract sheet of the workbook.")

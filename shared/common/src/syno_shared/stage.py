@@ -151,7 +151,12 @@ async def parse_event(context: StageContext, model: type[EventT], message: NatsM
         return model.model_validate_json(message.body)
     except ValidationError as error:
         get_logger().error("event_rejected", subject=message.raw_message.subject, errors=error.errors()[:5])
-        problem = SynoError(f"malformed {model.__name__} event: {error.error_count()} errors", code="bad_event")
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "body"
+        problem = SynoError(
+            f"malformed {model.__name__} event ({error.error_count()} errors), first at {where}: {first['msg']}",
+            code="bad_event",
+        )
         await dead_letter(context, message, problem)
         await publish_failure(
             context,
