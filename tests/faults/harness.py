@@ -108,11 +108,15 @@ class Pipeline:
             env["SYNO_FAULT"] = fault
         return env
 
-    def start(self, name: str, fault: str | None = None) -> None:
+    def start(self, name: str, fault: str | None = None, module: str | None = None) -> None:
+        """Start a service process (`name` is also its log's name; `module` runs another replica of one)."""
         log = (self.root / f"{name}.log").open("ab")
         self.logs.append(log)
         self.processes[name] = subprocess.Popen(
-            [sys.executable, "-m", f"syno_{name}"], env=self.environment(fault), stdout=log, stderr=subprocess.STDOUT
+            [sys.executable, "-m", module or f"syno_{name}"],
+            env=self.environment(fault),
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
 
     def start_all(self, faults: dict[str, str] | None = None) -> None:

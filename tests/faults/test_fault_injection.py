@@ -238,3 +238,23 @@ def test_sigterm_stops_every_service_in_time_with_postgres_gone(tmp_path: Path) 
             f"health turned bad; every service exited within {max(took.values()):.0f} s",
         )
     )
+
+
+def test_a_killed_forecast_worker_replica_gives_its_batch_back(
+    pipeline: Pipeline, clean_run: dict[str, Any], workbook: Path
+) -> None:
+    """Two forecast replicas share the work queue; the one that dies holding a batch loses nothing."""
+    snapshot_id = file_sha256(workbook)
+    pipeline.start_all()
+    pipeline.start("forecast-2", fault="forecast.batch", module="syno_forecast")
+    pipeline.drop(workbook)
+    pipeline.wait_for(bus.ACTIVATION_COMPLETED, snapshot_id, timeout=RESTART_TO_DONE_SECONDS + 120)
+    killed = pipeline.processes["forecast-2"].poll() == -9
+    observed = check_outcome(pipeline, clean_run, snapshot_id, 0.0)
+    record(
+        Outcome(
+            "forecast worker replica killed mid-batch",
+            "a second forecast replica SIGKILLed when it takes a batch",
+            f"{'the replica died holding a batch; ' if killed else 'the other replica took every batch; '}{observed}",
+        )
+    )

@@ -33,7 +33,7 @@ from syno_forecast.workqueue import (
     forecast_work_stream,
     make_batches,
 )
-from syno_shared import bus
+from syno_shared import bus, faults
 from syno_shared.errors import InputRejected, SynoError, TransientError
 from syno_shared.events import ForecastPublished, MartsReady
 from syno_shared.logging import get_logger
@@ -75,6 +75,7 @@ def register_worker(service: ForecastService, runner: BatchRunner) -> None:
             get_logger().error("work_batch_rejected", errors=error.errors()[:5])
             raise RejectMessage from error
         async with keep_alive(message):  # a replica that dies holding the batch gives it back in seconds
+            faults.at("forecast.batch")
             await run_batch(service.pool, runner, batch)
 
 
