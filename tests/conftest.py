@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-import asyncpg
 import pytest
+from own_databases import new_database
 
 from syno_shared.embedded import Endpoints, embedded_runtime
 
@@ -34,26 +32,10 @@ def data_dir(tmp_path: Path) -> Path:
     return root
 
 
-def database_dsn(dsn: str, database: str) -> str:
-    """The same server, another database (the DSN's path names the database)."""
-    parts = urlsplit(dsn)
-    return urlunsplit(parts._replace(path=f"/{database}"))
-
-
 @pytest.fixture
 def isolated_pg_dsn(endpoints: Endpoints) -> str:
     """A database of its own on the embedded server, so tests that compare snapshots do not see each other's."""
-    name = f"test_{uuid.uuid4().hex[:12]}"
-
-    async def create() -> None:
-        connection = await asyncpg.connect(endpoints.pg_dsn)
-        try:
-            await connection.execute(f"create database {name}")
-        finally:
-            await connection.close()
-
-    asyncio.run(create())
-    return database_dsn(endpoints.pg_dsn, name)
+    return new_database(endpoints.pg_dsn)
 
 
 @pytest.fixture

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import database_dsn
 from golden.tables import TABLES, differences, read_tables
+from own_databases import new_database
 
 from syno_sample.workbook import SampleSpec, write_workbook
 from syno_shared import bus, health
@@ -56,26 +56,7 @@ def clean_run(workbook: Path, tmp_path_factory: pytest.TempPathFactory, module_p
 
 @pytest.fixture(scope="module")
 def module_pg_dsn(endpoints: Any) -> str:
-    return new_database(endpoints.pg_dsn)
-
-
-def new_database(server_dsn: str) -> str:
-    import asyncio
-    import uuid
-
-    import asyncpg
-
-    name = f"faults_{uuid.uuid4().hex[:10]}"
-
-    async def create() -> None:
-        connection = await asyncpg.connect(server_dsn)
-        try:
-            await connection.execute(f"create database {name}")
-        finally:
-            await connection.close()
-
-    asyncio.run(create())
-    return database_dsn(server_dsn, name)
+    return new_database(endpoints.pg_dsn, prefix="faults")
 
 
 def asyncio_run_tables(dsn: str) -> dict[str, Any]:

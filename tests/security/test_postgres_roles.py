@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
-from conftest import database_dsn
+from own_databases import database_dsn
 
 from syno_shared import access, migrate, provision
 from syno_shared.embedded import Endpoints
