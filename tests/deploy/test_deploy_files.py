@@ -1,16 +1,22 @@
 """The compose deployment files hang together: every service is built and wired the same way, no
-credential is written into the repository, and the Grafana provisioning is loadable.
+credential is written into the repository, each container gets only its own credentials and runs
+hardened, the NATS configuration is the one the tests run with, and the Grafana provisioning is loadable.
 
-No Docker engine runs here, so these are static checks of compose.yaml, deploy/ and .env.example.
+No Docker engine runs here, so these are static checks of compose.yaml (against the Compose
+Specification's JSON schema, vendored in compose-spec.json), deploy/ and .env.example; the NATS
+configuration is loaded by the real nats-server binary.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 import yaml
 from pydantic import BaseModel
@@ -18,6 +24,8 @@ from pydantic import BaseModel
 from syno_activation.settings import ActivationSettings
 from syno_forecast.settings import ForecastSettings
 from syno_ingestion.settings import IngestionSettings
+from syno_shared import access
+from syno_shared.embedded import nats_server_binary
 from syno_transform.settings import TransformSettings
 
 SERVICE_SETTINGS: tuple[type[BaseModel], ...] = (
@@ -33,6 +41,7 @@ DOCKERFILE = ROOT / "deploy" / "Dockerfile"
 GRAFANA = ROOT / "deploy" / "grafana"
 SERVICES = sorted(path.parent.name for path in (ROOT / "services").glob("*/pyproject.toml"))
 BUILT_IN_DATASOURCES = {"prometheus", "tempo", "loki"}  # provisioned by grafana/otel-lgtm itself
+ENV_EXAMPLES = (ROOT / ".env.example", *sorted((ROOT / "deploy" / "env").glob("*.env.example")))
 SECRET_NAME = re.compile(r"PASSWORD|PASS$|KEY|TOKEN|SECRET", re.IGNORECASE)
 INTERPOLATION = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*([:?+-].*)?\}$")  # the whole value is one ${...}
 VARIABLE = re.compile(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)")
@@ -117,6 +126,7 @@ def test_env_example_lists_every_variable_compose_reads(compose: dict[str, Any])
     listed = set(re.findall(r"^#?\s*([A-Z_][A-Z0-9_]*)=", example, flags=re.MULTILINE))
     assert used - listed == set()
     assert re.search(r"^POSTGRES_PASSWORD=$", example, flags=re.MULTILINE), "the example must not carry a password"
+    assert re.findall(r"^[A-Z_]*PASSWORD=.+$", example, flags=re.MULTILINE) == []
 
 
 # Variables named SYNO_* that only compose reads (interpolation), not the services' settings.
@@ -148,8 +158,8 @@ def _names_field(model: type[BaseModel], variable: str) -> bool:
 def test_syno_variables_name_real_settings(compose: dict[str, Any]) -> None:
     """Every SYNO_* variable given to a container or listed in .env.example is one the services read."""
     given = {key for name in SERVICES for key in _environment(compose["services"][name]) if key.startswith("SYNO_")}
-    example = (ROOT / ".env.example").read_text(encoding="utf-8")
-    listed = set(re.findall(r"^#?\s*(SYNO_[A-Z0-9_]+)=", example, flags=re.MULTILINE)) - COMPOSE_ONLY
+    examples = "\n".join(path.read_text(encoding="utf-8") for path in ENV_EXAMPLES)
+    listed = set(re.findall(r"^#?\s*(SYNO_[A-Z0-9_]+)=", examples, flags=re.MULTILINE)) - COMPOSE_ONLY
     assert sorted(variable for variable in given | listed if not _is_setting(variable)) == []
 
 
@@ -166,16 +176,129 @@ def test_dockerfile_is_one_pattern_for_all_services() -> None:
     assert re.search(r"^ARG SERVICE$", text, flags=re.MULTILINE)
     assert "python:3.11-slim" in text
     assert "COPY --from=uv /uv /uvx /bin/" in text and "ghcr.io/astral-sh/uv:" in text
-    dependency_sync, project_sync = re.findall(r"^\s+uv sync [^\n]*", text, flags=re.MULTILINE)
+    # Each sync picks the service's package (every package for the setup image) on the line before it.
+    dependency_sync, project_sync = re.findall(r"^[^\n]*\n[^\n]*uv sync --frozen [^\n]*", text, flags=re.MULTILINE)
     assert "--no-install-workspace" in dependency_sync and '--package "syno-${SERVICE}"' in dependency_sync
+    assert '--package "syno-${SERVICE}"' in project_sync
     assert "--frozen" in dependency_sync and "--frozen" in project_sync
     assert "--no-install-workspace" not in project_sync
     assert re.search(r"^USER syno$", text, flags=re.MULTILINE)
     for name in SERVICES:
         stage = text.split(f"FROM runtime AS service-{name}\n", 1)[1].split("\nFROM ", 1)[0]
         assert f'CMD ["python", "-m", "syno_{name}"]' in stage, name
+    setup = text.split("FROM runtime AS service-setup\n", 1)[1].split("\nFROM ", 1)[0]
+    assert 'CMD ["python", "-m", "syno_shared.provision"]' in setup
     assert "COPY dbt/ /app/dbt/" in text
     assert "FROM service-${SERVICE} AS final" in text
+
+
+def test_compose_follows_the_compose_specification(compose: dict[str, Any]) -> None:
+    schema = json.loads((ROOT / "tests" / "deploy" / "compose-spec.json").read_text(encoding="utf-8"))
+    errors = [
+        f"{list(error.absolute_path)}: {error.message}"
+        for error in jsonschema.Draft7Validator(schema).iter_errors(compose)
+    ]
+    assert errors == []
+
+
+PASSWORD_VARIABLE = re.compile(r"\$\{([A-Z_]*PASSWORD)")
+
+
+def _passwords_read(service: dict[str, Any]) -> set[str]:
+    return set(PASSWORD_VARIABLE.findall(" ".join(_strings(service.get("environment") or {}))))
+
+
+def test_each_pipeline_container_gets_its_own_credentials_only(compose: dict[str, Any]) -> None:
+    """Its own PostgreSQL role and NATS user; no other password; .env is never handed over whole."""
+    for name in SERVICES:
+        service = compose["services"][name]
+        environment = _environment(service)
+        assert re.match(
+            rf"^postgresql://{access.pg_role(name)}:\$\{{PG_{name.upper()}_PASSWORD:", environment["SYNO_PG_DSN"]
+        )
+        assert environment["SYNO_NATS_USER"] == name
+        assert environment["SYNO_NATS_PASSWORD"].startswith(f"${{NATS_{name.upper()}_PASSWORD:")
+        assert environment["SYNO_MIGRATE_ON_START"] == "false"
+        assert _passwords_read(service) == {f"PG_{name.upper()}_PASSWORD", f"NATS_{name.upper()}_PASSWORD"}, name
+        env_files = [str(entry["path"] if isinstance(entry, dict) else entry) for entry in service["env_file"]]
+        assert not [path for path in env_files if Path(path).name == ".env"], name
+        assert service["depends_on"]["setup"] == {"condition": "service_completed_successfully"}, name
+
+
+def test_only_setup_and_postgres_hold_the_owner_password_and_only_setup_the_operators(compose: dict[str, Any]) -> None:
+    holders = {
+        variable: sorted(name for name, service in compose["services"].items() if variable in _passwords_read(service))
+        for variable in ("POSTGRES_PASSWORD", "NATS_OPERATOR_PASSWORD")
+    }
+    assert holders == {"POSTGRES_PASSWORD": ["postgres", "setup"], "NATS_OPERATOR_PASSWORD": ["nats", "setup"]}
+    setup = _environment(compose["services"]["setup"])
+    assert setup["SYNO_NATS_USER"] == access.OPERATOR
+    assert {f"PG_{role.removeprefix('syno_').upper()}_PASSWORD" for role in access.PG_ROLES} <= set(setup)
+
+
+def test_grafana_asks_for_a_login_and_reads_through_the_read_only_role(compose: dict[str, Any]) -> None:
+    environment = _environment(compose["services"]["lgtm"])
+    assert environment["GF_AUTH_ANONYMOUS_ENABLED"] == "false"
+    assert environment["GF_USERS_ALLOW_SIGN_UP"] == "false"
+    assert INTERPOLATION.match(environment["GF_SECURITY_ADMIN_PASSWORD"])
+    assert environment["GRAFANA_PG_USER"] == access.MONITOR_ROLE
+    assert environment["GRAFANA_PG_PASSWORD"].startswith("${PG_MONITOR_PASSWORD:")
+
+
+PINNED = re.compile(r":v?\d+\.\d+[^:]*$")  # a release (PostgreSQL: major.minor), not a moving tag
+
+
+def test_every_container_is_hardened(compose: dict[str, Any]) -> None:
+    """No new privileges, no capabilities (but those an entrypoint needs to drop to its user), a memory
+    limit, a pinned image; a read-only root filesystem wherever the image allows it."""
+    for name, service in compose["services"].items():
+        assert service["security_opt"] == ["no-new-privileges:true"], name
+        assert service["cap_drop"] == ["ALL"], name
+        assert set(service.get("cap_add", [])) <= {"CHOWN", "DAC_OVERRIDE", "FOWNER", "SETGID", "SETUID"}, name
+        assert re.match(r"^\d+[mg]$", str(service["mem_limit"])), name
+        image = str(service["image"])
+        default = re.match(r"^\$\{[A-Z_]+:-(.+)\}$", image)  # ${NATS_IMAGE:-nats:2.15.1-alpine}
+        image = default.group(1) if default else image
+        assert PINNED.search(image) or image.startswith("syno/"), f"{name}: {image}"
+        assert "latest" not in image, name
+    for name in (*SERVICES, "setup", "nats", "postgres"):
+        assert compose["services"][name]["read_only"] is True, name
+    for name in SERVICES:  # longer than a service's graceful shutdown (syno_shared.health: 40 s)
+        assert compose["services"][name]["stop_grace_period"] == "60s", name
+        assert compose["services"][name]["healthcheck"]["test"], name
+        assert compose["services"][name]["tmpfs"], name
+
+
+def test_nats_users_are_the_ones_the_tests_run_with() -> None:
+    """deploy/nats/auth.conf is syno_shared.access's rendering, the one the embedded runtime starts with."""
+    assert (ROOT / "deploy" / "nats" / "auth.conf").read_text(encoding="utf-8") == access.nats_auth_file()
+
+
+def test_nats_config_loads_in_nats_server_and_needs_every_password() -> None:
+    passwords = {access.password_variable(user): f"pw-{user}" for user in access.NATS_USERS}
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("NATS_")}
+
+    def check(extra: dict[str, str]) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(nats_server_binary()), "-c", "nats.conf", "-t"],
+            cwd=ROOT / "deploy" / "nats",
+            env={**environment, **extra},
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+
+    assert check(passwords).returncode == 0
+    missing = check({key: value for key, value in passwords.items() if "INGESTION" not in key})
+    assert missing.returncode != 0 and "NATS_INGESTION_PASSWORD" in missing.stderr
+
+
+def test_env_examples_carry_no_secret_values() -> None:
+    for path in ENV_EXAMPLES:
+        lines = re.findall(r"^([A-Z_][A-Z0-9_]*)=(.+)$", path.read_text(encoding="utf-8"), flags=re.MULTILINE)
+        assert [key for key, _ in lines if SECRET_NAME.search(key)] == [], path.name
+    ignored = (ROOT / "deploy" / "env" / ".gitignore").read_text(encoding="utf-8").split()
+    assert "*.env" in ignored and "!*.env.example" in ignored
 
 
 def test_nats_config_enables_jetstream_with_monitoring() -> None:

@@ -177,6 +177,18 @@ def nats_authorization(passwords: Mapping[str, str] | None = None, stream_name: 
     return "\n".join(lines) + "\n"
 
 
+def nats_auth_file(stream_name: str = "SYNO") -> str:
+    """deploy/nats/auth.conf: the authorization block with the passwords read from nats-server's environment."""
+    header = (
+        "# NATS users and permissions of the syno deployment, included by nats.conf. Generated from\n"
+        "# syno_shared.access (the embedded runtime starts nats-server with the same block); do not edit, regenerate:\n"
+        "#   uv run --frozen python -c 'from syno_shared import access; print(access.nats_auth_file(), end=\"\")' \\\n"
+        "#     > deploy/nats/auth.conf\n"
+        "# Each password is an environment variable of the nats container, set by compose from .env.\n\n"
+    )
+    return header + nats_authorization(None, stream_name)
+
+
 @dataclass(frozen=True)
 class ServiceCredentials:
     """What one service process logs in with (None: the runtime did not create it; the setting stays)."""

@@ -212,11 +212,11 @@ async def ensure_streams(
             except nats.js.errors.BadRequestError:
                 try:
                     await js.update_stream(config)
-                except nats.errors.TimeoutError as error:  # a refused request is never answered
+                except nats.errors.TimeoutError:  # a refused request is never answered
                     raise StreamConfigError(
                         f"stream {config.name} differs from this version's configuration and NATS user "
                         f"{user or '(from the URL)'} may not update it: run the deployment's setup (as the "
                         "operator) first"
-                    ) from error
+                    ) from None  # a refusal, not a server to wait for (a TimeoutError cause reads as one)
     finally:
         await connection.close()
