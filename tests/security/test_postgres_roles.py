@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
-from own_databases import database_dsn
+from own_databases import new_database
 
 from syno_shared import access, migrate, provision
 from syno_shared.embedded import Endpoints
@@ -35,17 +35,7 @@ def bi_passwords(endpoints: Endpoints) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def warehouse_dsn(endpoints: Endpoints) -> str:
     """A database of this module's own, migrated by the owner (read-only checks share it)."""
-    name = f"security_{secrets.token_hex(6)}"
-
-    async def create() -> None:
-        connection = await asyncpg.connect(endpoints.pg_dsn)
-        try:
-            await connection.execute(f"create database {name}")
-        finally:
-            await connection.close()
-
-    asyncio.run(create())
-    dsn: str = database_dsn(endpoints.pg_dsn, name)
+    dsn: str = new_database(endpoints.pg_dsn, "security")
     migrate.apply_migrations(dsn, migrate.installed_sources())
     return dsn
 
