@@ -83,3 +83,10 @@ def test_migrate_command_applies_pending_migrations(isolated_pg_dsn: str) -> Non
 def test_printed_urls_never_carry_a_password() -> None:
     assert redact_url("postgresql://syno:s3cret@db:5432/syno") == "postgresql://syno:***@db:5432/syno"
     assert redact_url("nats://127.0.0.1:4222") == "nats://127.0.0.1:4222"
+
+
+def test_exception_texts_lose_their_passwords_before_they_go_to_chat() -> None:
+    from syno_shared.logging import redact_text
+
+    text = "could not connect to postgresql://syno:s3cr3t@db:5432/syno (password=hunter2, token: abc)"
+    assert redact_text(text) == "could not connect to postgresql://syno:***@db:5432/syno (password=***, token: ***)"

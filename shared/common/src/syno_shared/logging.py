@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from urllib.parse import urlsplit, urlunsplit
 
@@ -53,3 +54,16 @@ def redact_url(url: str) -> str:
         return url
     host = parts.netloc.rsplit("@", 1)[1]
     return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
+
+
+_URL_PASSWORD = re.compile(r"(?P<scheme>[a-zA-Z][\w+.-]*://)(?P<user>[^:/@\s]*):(?P<password>[^@\s]+)@")
+_KEY_PASSWORD = re.compile(
+    r"(?i)\b(?P<key>password|passwd|pwd|secret|token|api[_-]?key)(?P<sep>\s*[=:]\s*)(?P<value>[^\s,;&]+)"
+)
+
+
+def redact_text(text: str) -> str:
+    """Free text (an exception message) safe to send to chat or a dead letter: URL passwords and
+    `password=...`-style values replaced by ***."""
+    text = _URL_PASSWORD.sub(lambda m: f"{m['scheme']}{m['user']}:***@", text)
+    return _KEY_PASSWORD.sub(lambda m: f"{m['key']}{m['sep']}***", text)

@@ -31,7 +31,7 @@ from pydantic import BaseModel, ValidationError
 from syno_shared import bus, db, deadletter, faults
 from syno_shared.errors import SynoError
 from syno_shared.events import Event, PipelineFailed, Stage
-from syno_shared.logging import get_logger
+from syno_shared.logging import get_logger, redact_text
 
 tracer = trace.get_tracer("syno.stage")
 
@@ -134,7 +134,7 @@ async def publish_failure(
         snapshot_id=stage_input.snapshot_id,
         stage=context.stage,
         reason_code=error.code,
-        message=error.message,
+        message=redact_text(error.message),  # it goes to chat: no password an exception may quote
         is_retryable=error.retryable if is_retryable is None else is_retryable,
         input_reference=stage_input.reference,
     )
@@ -322,7 +322,7 @@ async def dead_letter(context: StageContext, message: NatsMessage, error: SynoEr
         stage=context.stage,
         deliveries=message_delivery(message),
         error_code=error.code,
-        error=error.message,
+        error=redact_text(error.message),
         stream_name=context.stream_name,
     )
     await context.broker.publish(message.body, f"dlq.{subject}", headers=headers, stream=deadletter.DLQ_STREAM)
