@@ -177,6 +177,10 @@ async def run_stage_input(
             # Completed before (redelivery or replay): publish the recorded result again under its
             # recorded message id, so JetStream drops it if the first publish went through.
             await publish_completion(context, done)
+            # A worker that died after its commit left its run row open: the completion says it succeeded.
+            await db.close_running(
+                context.pool, snapshot_id=stage_input.snapshot_id, stage=context.stage, status="succeeded"
+            )
             log.info("stage_skipped", reason="already completed for this snapshot")
             return None
 
@@ -255,6 +259,9 @@ async def reconcile_outbox(context: StageContext, *, older_than_seconds: float =
     pending = await db.unpublished_completions(context.pool, stage=context.stage, older_than_seconds=older_than_seconds)
     for completion in pending:
         await publish_completion(context, completion)
+        await db.close_running(
+            context.pool, snapshot_id=completion.snapshot_id, stage=context.stage, status="succeeded"
+        )
         get_logger().warning("outbox_published", snapshot_id=completion.snapshot_id, message_id=completion.message_id)
     return len(pending)
 
