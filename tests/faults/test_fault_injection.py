@@ -131,6 +131,7 @@ def test_a_killed_service_restarts_into_the_same_result(
 def test_a_nats_restart_mid_run_loses_nothing(pipeline: Pipeline, clean_run: dict[str, Any], workbook: Path) -> None:
     snapshot_id = file_sha256(workbook)
     pipeline.start_all()
+    wait_health(pipeline, is_healthy=True)  # a restart mid-run, not while the services start
     pipeline.drop(workbook)
     pipeline.wait_for_stage_run("transform")
     pipeline.nats_server.restart(down_seconds=3)
@@ -148,6 +149,7 @@ def test_a_postgres_restart_mid_run_loses_nothing(tmp_path: Path, clean_run: dic
     try:
         snapshot_id = file_sha256(workbook)
         pipeline.start_all()
+        wait_health(pipeline, is_healthy=True)  # a restart mid-run, not while the services start
         pipeline.drop(workbook)
         pipeline.wait_for_stage_run("transform")
         server.restart(down_seconds=3)
@@ -165,7 +167,7 @@ def test_the_services_are_all_covered() -> None:
     assert {service for service, _, _ in KILL_POINTS} == set(SERVICES)
 
 
-def wait_health(pipeline: Pipeline, *, is_healthy: bool, timeout: float = 90) -> None:
+def wait_health(pipeline: Pipeline, *, is_healthy: bool, timeout: float = 240) -> None:
     import os
 
     os.environ["SYNO_HEALTH_DIR"] = str(pipeline.root)
