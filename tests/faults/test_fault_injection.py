@@ -9,6 +9,7 @@ no stage run left 'running'. The outcome of each case is written to docs/RELIABI
 
 from __future__ import annotations
 
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -143,7 +144,8 @@ def test_a_nats_restart_mid_run_loses_nothing(pipeline: Pipeline, clean_run: dic
 
 
 def test_a_postgres_restart_mid_run_loses_nothing(tmp_path: Path, clean_run: dict[str, Any], workbook: Path) -> None:
-    server = EmbeddedPostgres(tmp_path / "pg")
+    # In /tmp like the embedded runtime's: the server's own user must reach its data folder (pytest's is 0700).
+    server = EmbeddedPostgres(Path(tempfile.mkdtemp(prefix="syno-faults-pg-")) / "pg")
     server.start()
     pipeline = Pipeline(tmp_path / "run", server.dsn, MAPPING_DIR)
     try:
@@ -211,7 +213,8 @@ def test_sigterm_stops_every_service_in_time_with_nats_gone(pipeline: Pipeline) 
 
 
 def test_sigterm_stops_every_service_in_time_with_postgres_gone(tmp_path: Path) -> None:
-    server = EmbeddedPostgres(tmp_path / "pg")
+    # In /tmp like the embedded runtime's: the server's own user must reach its data folder (pytest's is 0700).
+    server = EmbeddedPostgres(Path(tempfile.mkdtemp(prefix="syno-faults-pg-")) / "pg")
     server.start()
     pipeline = Pipeline(tmp_path / "run", server.dsn, MAPPING_DIR)
     try:
