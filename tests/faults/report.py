@@ -19,6 +19,7 @@ class Outcome:
     scenario: str
     injected: str
     observed: str
+    expected: str = EXPECTED
 
 
 def record(outcome: Outcome) -> None:
@@ -37,7 +38,7 @@ def write() -> None:
         "",
         "| scenario | injected | expected | observed |",
         "|---|---|---|---|",
-        *(f"| {o.scenario} | {o.injected} | {EXPECTED} | {o.observed} |" for o in _outcomes),
+        *(f"| {o.scenario} | {o.injected} | {o.expected} | {o.observed} |" for o in _outcomes),
         "",
     ]
     DOC.parent.mkdir(exist_ok=True)

@@ -208,6 +208,7 @@ def test_sigterm_stops_every_service_in_time_with_nats_gone(pipeline: Pipeline) 
             "SIGTERM with NATS gone",
             "NATS stopped, then SIGTERM to all four services",
             f"health turned bad; every service exited within {max(took.values()):.0f} s",
+            "the health check turns bad; every service exits within its graceful timeout (40 s)",
         )
     )
 
@@ -231,6 +232,7 @@ def test_sigterm_stops_every_service_in_time_with_postgres_gone(tmp_path: Path) 
             "SIGTERM with PostgreSQL gone",
             "PostgreSQL stopped, then SIGTERM to all four services",
             f"health turned bad; every service exited within {max(took.values()):.0f} s",
+            "the health check turns bad; every service exits within its graceful timeout (40 s)",
         )
     )
 
