@@ -46,7 +46,7 @@ _ZIP_ERRORS = (
     zipfile.BadZipFile,
     zipfile.LargeZipFile,
     EOFError,
-    NotImplementedError,
+    NotImplementedError,  # zipfile's answer to a compression method it does not support: a refused file
     KeyError,
     ValueError,
     struct.error,

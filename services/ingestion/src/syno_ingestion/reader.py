@@ -150,6 +150,7 @@ async def run_child(job_path: Path, log_path: Path, time_limit: float) -> ChildE
     started = time.monotonic()
     pid = os.posix_spawn(  # noqa: ASYNC221 (returns once the child exists; waiting is the polled loop below)
         sys.executable,
+        # The child's entry point: run as a module in a fresh interpreter, never imported here.
         [sys.executable, "-I", "-m", "syno_ingestion.reader_child", str(job_path)],
         child_environment(dict(os.environ)),
         file_actions=[
