@@ -37,6 +37,7 @@ from syno_shared.events import ActivationCompleted, DeliveryResult, PipelineFail
 
 pytestmark = pytest.mark.integration
 
+SNAP_1, SNAP_2 = "1" * 64, "2" * 64  # events carry sha256-shaped snapshot ids
 STORYLINES = pl.DataFrame(schema=STORYLINE_TABLE_SCHEMA)
 
 
@@ -211,14 +212,14 @@ async def test_a_run_is_recorded_with_queued_deliveries_then_with_their_results(
     summary = Message(title="syno: forecasts", body="**Forecast**")
     entries = run_entries(
         run_id="run-1",
-        snapshot_id="snap-1",
+        snapshot_id=SNAP_1,
         summary=summary,
         notify_channels=["json:aa"],
         metabase_channel="metabase:bb",
     )
     recorded = ActivationCompleted(
         run_id="run-1",
-        snapshot_id="snap-1",
+        snapshot_id=SNAP_1,
         storylines=0,
         dashboards=[queued(entries[0].key)],
         notifications=[queued(entries[1].key)],
@@ -233,11 +234,11 @@ async def test_a_run_is_recorded_with_queued_deliveries_then_with_their_results(
         " from ops.activation_outbox order by kind"
     )
     assert [(*row.values(),) for row in outbox_rows] == [
-        ("run-1", "", "metabase:bb", "metabase", "snap-1", ANY, "pending", 0),
-        ("run-1", "", "json:aa", "summary", "snap-1", ANY, "pending", 0),
+        ("run-1", "", "metabase:bb", "metabase", SNAP_1, ANY, "pending", 0),
+        ("run-1", "", "json:aa", "summary", SNAP_1, ANY, "pending", 0),
     ]
     assert [json.loads(row["payload"]) for row in outbox_rows] == [
-        {"snapshot_id": "snap-1"},
+        {"snapshot_id": SNAP_1},
         {"title": "syno: forecasts", "body": "**Forecast**", "severity": "info"},
     ]
     assert await recorded_completion(pool) == recorded
@@ -262,7 +263,7 @@ async def test_a_run_is_recorded_with_queued_deliveries_then_with_their_results(
 async def test_an_alert_is_recorded_once_per_failed_input(pool: asyncpg.Pool) -> None:
     failure = PipelineFailed(
         run_id="run-2",
-        snapshot_id="snap-2",
+        snapshot_id=SNAP_2,
         stage="transform",
         reason_code="dbt_test_failed",
         message="3 duplicate rows",
@@ -302,6 +303,6 @@ async def test_an_alert_is_recorded_once_per_failed_input(pool: asyncpg.Pool) ->
 
 async def recorded_completion(pool: asyncpg.Pool) -> ActivationCompleted:
     event_json = await pool.fetchval(
-        "select output_event::text from ops.stage_completions where snapshot_id = 'snap-1' and stage = 'activation'"
+        "select output_event::text from ops.stage_completions where snapshot_id = $1 and stage = 'activation'", SNAP_1
     )
     return ActivationCompleted.model_validate_json(event_json)

@@ -44,8 +44,9 @@ def test_missing_required_columns_are_named() -> None:
 
 
 def test_delta_against_previous_snapshot() -> None:
+    old = "0" * 64
     previous = {
-        "snapshot_id": "old",
+        "snapshot_id": old,
         "size_bytes": 100,
         "sheets": {"2023": {"rows": 10, "columns": ["PI", "Total"]}, "2023-C2": {"rows": 2, "columns": ["PI"]}},
     }
@@ -55,7 +56,7 @@ def test_delta_against_previous_snapshot() -> None:
     }
     assert snapshot_delta(current, previous) == SnapshotDelta(
         is_first=False,
-        previous_snapshot_id="old",
+        previous_snapshot_id=old,
         size_bytes=50,
         sheets_added=["2024"],
         sheets_removed=["2023-C2"],

@@ -170,8 +170,9 @@ def test_the_health_check_reads_a_fresh_report_of_both_servers(tmp_path: Path, m
             "not a path inside the data folder",
         ),
         ({"surprise": 1}, "Extra inputs are not permitted"),
+        ({"snapshot_id": "../../etc/passwd"}, "String should match pattern '^[0-9a-f]{64}$'"),
     ],
-    ids=["unknown schema_version", "path outside the data folder", "unknown field"],
+    ids=["unknown schema_version", "path outside the data folder", "unknown field", "snapshot id not a sha256"],
 )
 async def test_an_untrusted_event_is_dead_lettered_unread(
     nats_url: str, service_app: StandInStage, change: dict[str, object], why: str
@@ -189,3 +190,4 @@ async def test_an_untrusted_event_is_dead_lettered_unread(
     assert service_app.calls == 0
     [(_, failure)] = await stored(nats_url, "SYNO", bus.PIPELINE_FAILED)
     assert failure["reason_code"] == "bad_event"
+    assert failure["snapshot_id"] in (SNAPSHOT, "unknown")  # never the hostile string it was sent

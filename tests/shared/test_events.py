@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime
 
 import pydantic
@@ -19,6 +20,7 @@ from syno_shared.events import (
     SheetLanded,
     SnapshotDelta,
     WorkbookLanded,
+    snapshot_or_unknown,
     workbook_facts,
 )
 
@@ -124,3 +126,24 @@ def test_subjects_and_message_ids() -> None:
     )
     assert bus.message_id("workbook.landed", "abc") == "workbook.landed:abc"
     assert bus.message_id("marts.ready", "abc", "replay-1") == "marts.ready:abc:replay-1"
+
+
+@pytest.mark.parametrize("snapshot_id", ["snap-1", "A" * 64, "a" * 63, "a" * 64 + "\n", "../" + "a" * 61])
+def test_a_snapshot_id_is_a_sha256_or_the_event_is_refused(snapshot_id: str) -> None:
+    with pytest.raises(pydantic.ValidationError, match="should match pattern"):
+        WorkbookLanded.model_validate({**json.loads(landed().model_dump_json()), "snapshot_id": snapshot_id})
+
+
+def test_a_failure_from_an_input_without_a_valid_snapshot_says_unknown() -> None:
+    assert snapshot_or_unknown("a" * 64) == "a" * 64
+    assert snapshot_or_unknown("../../etc/passwd") == snapshot_or_unknown(None) == "unknown"
+    failure = PipelineFailed(
+        run_id="r",
+        snapshot_id="unknown",
+        stage="transform",
+        reason_code="bad_event",
+        message="m",
+        is_retryable=False,
+        input_reference="workbook.landed:7",
+    )
+    assert failure.snapshot_id == "unknown"

@@ -139,7 +139,7 @@ async def test_a_completion_committed_but_never_published_is_published_once_by_t
     """The process died between its commit and its publish: the outbox row is published after restart, once."""
     event = PipelineFailed(
         run_id="r4",
-        snapshot_id="s4",
+        snapshot_id="4" * 64,
         stage="transform",
         reason_code="x",
         message="stand-in for the stage's event",
@@ -150,7 +150,7 @@ async def test_a_completion_committed_but_never_published_is_published_once_by_t
         async with context.pool.acquire() as connection:
             await db.record_completion(
                 connection,
-                snapshot_id="s4",
+                snapshot_id="4" * 64,
                 stage="transform",
                 run_id="r4",
                 subject=bus.MARTS_READY,
@@ -163,5 +163,7 @@ async def test_a_completion_committed_but_never_published_is_published_once_by_t
         stored = await connection.jetstream().get_last_msg(context.stream_name, bus.MARTS_READY)
     finally:
         await connection.close()
-    assert (stored.headers or {})["Nats-Msg-Id"] == "marts.ready:s4:replay-7"  # the replay's id, not the original's
+    assert (stored.headers or {})[
+        "Nats-Msg-Id"
+    ] == f"marts.ready:{'4' * 64}:replay-7"  # the replay's id, not the original's
     assert (stored.headers or {})[bus.ATTEMPT_HEADER] == "replay-7"

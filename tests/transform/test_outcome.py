@@ -115,10 +115,10 @@ def test_the_most_frequent_unconvertible_cells_first_within_the_limit() -> None:
 
 def test_marts_ready_names_the_build_and_carries_the_file_facts_and_the_snapshot_quality() -> None:
     """Where the snapshot's marts are (its build's schema) and whether people see them, beside the file's facts."""
-    delta = SnapshotDelta(is_first=False, previous_snapshot_id="old", rows={"2024": 12})
+    delta = SnapshotDelta(is_first=False, previous_snapshot_id="0" * 64, rows={"2024": 12})
     landed = WorkbookLanded(
         run_id="run-1",
-        snapshot_id="snap-1",
+        snapshot_id="1" * 64,
         produced_at=datetime(2024, 11, 12, tzinfo=UTC),
         file_name="sellout.xlsx",
         path="raw/sellout.xlsx",
@@ -158,7 +158,7 @@ def test_marts_ready_names_the_build_and_carries_the_file_facts_and_the_snapshot
     assert ready.model_dump(exclude={"produced_at"}) == {
         "schema_version": 2,
         "run_id": "run-1",
-        "snapshot_id": "snap-1",
+        "snapshot_id": "1" * 64,
         "marts_schema": "b_0123456789ab_cdef0123_marts",
         "is_published": False,
         "publication": "kept_aside_older",

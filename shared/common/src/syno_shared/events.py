@@ -7,6 +7,7 @@ stages; `snapshot_id` is the sha256 of the workbook file.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
 from pathlib import PurePosixPath
 from typing import Literal
@@ -16,6 +17,16 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 SCHEMA_VERSION = 2  # 2: facts carried downstream (workbook, quality), no stage reads another's tables
 
 Stage = Literal["ingestion", "transform", "forecast", "activation"]
+
+
+SNAPSHOT_ID_PATTERN = r"^[0-9a-f]{64}$"  # sha256 of the file, lower-case hex
+UNKNOWN_SNAPSHOT = "unknown"  # a failure whose input named no valid snapshot (a poison message)
+FAILED_SNAPSHOT_ID_PATTERN = rf"^([0-9a-f]{{64}}|{UNKNOWN_SNAPSHOT})$"
+
+
+def snapshot_or_unknown(value: object) -> str:
+    """A snapshot id a failure may carry: the input's when it is one, else 'unknown' (never a hostile string)."""
+    return value if isinstance(value, str) and re.fullmatch(r"[0-9a-f]{64}", value) else UNKNOWN_SNAPSHOT
 
 
 def utc_now() -> datetime:
@@ -40,7 +51,9 @@ class Event(BaseModel):
         return version
 
     run_id: str = Field(description="One pass of one workbook through the pipeline (uuid4 hex).")
-    snapshot_id: str = Field(description="sha256 of the workbook file: the snapshot's identity.")
+    snapshot_id: str = Field(
+        description="sha256 of the workbook file: the snapshot's identity.", pattern=SNAPSHOT_ID_PATTERN
+    )
     produced_at: datetime = Field(default_factory=utc_now, description="When the event was produced (UTC).")
 
 
@@ -74,7 +87,9 @@ class SnapshotDelta(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     is_first: bool = Field(description="True when there is no previous snapshot to compare with.")
-    previous_snapshot_id: str | None = Field(default=None, description="The snapshot compared with.")
+    previous_snapshot_id: str | None = Field(
+        default=None, description="The snapshot compared with.", pattern=SNAPSHOT_ID_PATTERN
+    )
     size_bytes: int | None = Field(default=None, description="File size change in bytes.")
     sheets_added: list[str] = Field(default_factory=list, description="Sheets new in this snapshot.")
     sheets_removed: list[str] = Field(default_factory=list, description="Sheets the previous snapshot had.")
@@ -258,6 +273,11 @@ class ActivationCompleted(Event):
 
 class PipelineFailed(Event):
     """A stage could not finish; nothing downstream of it ran for this run."""
+
+    snapshot_id: str = Field(
+        description="sha256 of the workbook file, or 'unknown' when the failed input named no valid snapshot.",
+        pattern=FAILED_SNAPSHOT_ID_PATTERN,
+    )
 
     stage: Stage = Field(description="Stage that failed.")
     reason_code: str = Field(description="Machine-readable reason, e.g. 'wrong_schema' or 'dbt_test_failed'.")
