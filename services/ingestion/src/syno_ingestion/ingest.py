@@ -21,13 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from opentelemetry import metrics, trace
+from opentelemetry import trace
 
 from syno_ingestion import manifest, reader, share
 from syno_ingestion.settings import IngestionService
 from syno_ingestion.share import FileState, Taken
 from syno_ingestion.validation import SheetParquet, snapshot_delta
-from syno_shared import bus, db, faults
+from syno_shared import bus, db, faults, telemetry
 from syno_shared.contract import CONTRACT_VERSION
 from syno_shared.errors import InputRejected, SynoError
 from syno_shared.events import SheetLanded, WorkbookLanded
@@ -43,12 +43,18 @@ from syno_shared.stage import (
 )
 
 tracer = trace.get_tracer("syno.ingestion")
-meter = metrics.get_meter("syno.ingestion")
-files_counter = meter.create_counter("syno_ingestion_files", description="Workbooks seen, by outcome")
-rows_counter = meter.create_counter("syno_ingestion_rows", description="Data rows landed, by sheet")
-stage_seconds = meter.create_histogram("syno_stage_seconds", unit="s", description="Stage duration")
-reader_peak_bytes = meter.create_histogram(
-    "syno_ingestion_reader_peak_bytes", unit="By", description="Peak resident memory of the reader process"
+files_counter = telemetry.counter(
+    "syno.ingestion", "syno_ingestion_files", labels=("outcome",), description="Workbooks seen, by outcome"
+)
+rows_counter = telemetry.counter(
+    "syno.ingestion", "syno_ingestion_rows", labels=("sheet",), description="Data rows landed, by sheet"
+)
+reader_peak_bytes = telemetry.histogram(
+    "syno.ingestion",
+    "syno_ingestion_reader_peak_bytes",
+    unit="By",
+    labels=("format",),
+    description="Peak resident memory of the reader process",
 )
 
 
@@ -121,8 +127,7 @@ async def _ingest(
     if isinstance(result, RetryLater):
         files_counter.add(1, {"outcome": "retry"})
         return FileOutcome("retry", snapshot_id, retry_after=result.delay)
-    if isinstance(result, StageOutcome):
-        stage_seconds.record(time.perf_counter() - started, {"stage": "ingestion"})
+    if isinstance(result, StageOutcome):  # its duration is recorded by the stage protocol, as every stage's
         return FileOutcome("landed", snapshot_id)
     if isinstance(result, StageFailed) and taken.copy.exists():  # not the contract (it quarantines its own)
         gave_up = SynoError(

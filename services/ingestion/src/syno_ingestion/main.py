@@ -7,10 +7,10 @@ import contextlib
 import time
 
 from faststream import FastStream
-from opentelemetry import metrics
 
 from syno_ingestion.handlers import watch_share
 from syno_ingestion.settings import IngestionSettings
+from syno_shared import telemetry
 from syno_shared.service import build_service
 
 
@@ -18,9 +18,12 @@ def create_app(settings: IngestionSettings | None = None) -> FastStream:
     settings = settings or IngestionSettings()
     app, service = build_service("ingestion", settings)
     heartbeat = [time.time()]
-    metrics.get_meter("syno.ingestion").create_observable_gauge(
+    telemetry.observable_gauge(
+        "syno.ingestion",
         "syno_ingestion_heartbeat_age_seconds",
-        callbacks=[lambda _: [metrics.Observation(time.time() - heartbeat[0])]],
+        lambda: [(time.time() - heartbeat[0], {})],
+        labels=(),
+        unit="s",
         description="Seconds since the watcher last listed the share: a dead watcher shows as a growing age",
     )
     tasks: list[asyncio.Task[None]] = []

@@ -2,10 +2,11 @@
 
 Every 10 s a service checks that it reaches NATS (the connection is up) and PostgreSQL (`select 1`
 within 5 s), sets the `syno_service_healthy` gauge, and writes the result to a small file in the
-temporary folder. `python -m syno_shared.health <service>` (the compose healthcheck) exits 0 only when
-that file is fresh and both are reachable. On SIGTERM a watchdog thread gives the service its graceful
-timeout to drain and then ends the process, whatever NATS and PostgreSQL are doing, so a container
-runtime never has to kill it.
+temporary folder. The same round counts the dead letters waiting in the dead-letter stream
+(`syno_dead_letters_waiting`, what Grafana's dead-letter alert reads). `python -m syno_shared.health
+<service>` (the compose healthcheck) exits 0 only when that file is fresh and both are reachable. On
+SIGTERM a watchdog thread gives the service its graceful timeout to drain and then ends the process,
+whatever NATS and PostgreSQL are doing, so a container runtime never has to kill it.
 """
 
 from __future__ import annotations
@@ -20,11 +21,33 @@ import time
 from pathlib import Path
 from typing import Any
 
-from opentelemetry import metrics
+import nats.js.errors
+
+from syno_shared import deadletter, telemetry
 
 CHECK_EVERY_SECONDS = 10.0
 STALE_AFTER_SECONDS = 3 * CHECK_EVERY_SECONDS
 SHUTDOWN_GRACE_SECONDS = 40.0  # the broker's graceful timeout (30 s) and the pool's close, with a margin
+
+
+# What the last check found, per service in this process (one in a service's own), read when metrics are collected.
+_HEALTHY: dict[str, float] = {}
+_DEAD_LETTERS: dict[str, float] = {}
+
+telemetry.observable_gauge(
+    "syno.health",
+    "syno_service_healthy",
+    lambda: [(value, {"service": service}) for service, value in _HEALTHY.items()],
+    labels=("service",),
+    description="1 when the service reaches both NATS and PostgreSQL, else 0",
+)
+telemetry.observable_gauge(
+    "syno.health",
+    "syno_dead_letters_waiting",
+    lambda: [(value, {"service": service}) for service, value in _DEAD_LETTERS.items()],
+    labels=("service",),
+    description="Messages in the dead-letter stream (SYNO_DLQ), as the service last counted them: redrive or drop them",
+)
 
 
 def health_file(service: str) -> Path:
@@ -43,16 +66,27 @@ async def check(service: Any) -> dict[str, Any]:
     return {"service": service.name, "is_nats_ok": is_nats_ok, "is_postgres_ok": is_postgres_ok, "at": time.time()}
 
 
+async def dead_letters_waiting(service: Any) -> int | None:
+    """How many messages the dead-letter stream holds, or None when NATS cannot say now."""
+    if service.broker.connection is None:
+        return None
+    try:
+        info = await asyncio.wait_for(service.broker.connection.jetstream().stream_info(deadletter.DLQ_STREAM), 5)
+    except nats.js.errors.NotFoundError:
+        return 0
+    except Exception:  # NATS away or slow: the gauge keeps its last value, the health check says why
+        return None
+    return int(info.state.messages)
+
+
 async def report_forever(service: Any) -> None:
-    state: dict[str, float] = {"healthy": 0.0}
-    metrics.get_meter("syno.health").create_observable_gauge(
-        "syno_service_healthy",
-        callbacks=[lambda _: [metrics.Observation(state["healthy"], {"service": service.name})]],
-        description="1 when the service reaches both NATS and PostgreSQL, else 0",
-    )
+    _HEALTHY[service.name] = 0.0
     while True:
         result = await check(service)
-        state["healthy"] = float(result["is_nats_ok"] and result["is_postgres_ok"])
+        _HEALTHY[service.name] = float(result["is_nats_ok"] and result["is_postgres_ok"])
+        waiting = await dead_letters_waiting(service)
+        if waiting is not None:
+            _DEAD_LETTERS[service.name] = float(waiting)
         path = health_file(service.name)
         path.with_suffix(".tmp").write_text(json.dumps(result))
         path.with_suffix(".tmp").replace(path)
