@@ -20,7 +20,7 @@ import pytest
 from nats.aio.client import Client
 from nats.js.api import StreamConfig
 
-from syno_shared import access, bus, deadletter
+from syno_shared import access, bus, control, deadletter
 from syno_shared.embedded import EmbeddedNats
 
 pytestmark = pytest.mark.integration
@@ -235,3 +235,36 @@ def test_only_the_operator_may_do_everything() -> None:
             for s in permissions.publish
             if "DELETE" in s or "PURGE" in s or (s.endswith(">") and "ACK" not in s and "CONSUMER.CREATE" not in s)
         ]
+
+
+async def test_ingestion_reads_the_pause_switch_and_nobody_but_the_operator_writes_it(
+    server: EmbeddedNats, session: Session
+) -> None:
+    """`syno pause ingestion` is the operator's: ingestion may read its own key in SYNO_CONTROL (every replica
+    obeys it), but may not write it, nor read other keys; the other services cannot even read it."""
+    operator = await nats.connect(server.url)
+    try:
+        await control.write_pause(operator.jetstream(), "ingestion", is_paused=True, reason="share maintenance")
+        bucket = await operator.jetstream().key_value(control.CONTROL_BUCKET)
+        await bucket.put("transform", b"{}")
+    finally:
+        await operator.close()
+    js = (await session.open(server, "ingestion")).jetstream(timeout=REFUSED)
+    state = await control.read_pause(js, "ingestion")
+    assert (state.is_paused, state.reason) == (True, "share maintenance")
+    assert await session.violations() == []
+    with pytest.raises(nats.errors.TimeoutError):
+        await js.publish(control.key_subject("ingestion"), b'{"is_paused": false}', timeout=REFUSED)
+    with pytest.raises(nats.errors.TimeoutError):
+        await (await js.key_value(control.CONTROL_BUCKET)).get("transform")
+    assert len(await session.violations()) == 2
+    for service in ("transform", "forecast", "activation"):
+        other = Session()
+        other_js = (await other.open(server, service)).jetstream(timeout=REFUSED)
+        try:
+            with pytest.raises(nats.errors.TimeoutError):
+                await control.read_pause(other_js, "ingestion")
+            assert len(await other.violations()) == 1
+        finally:
+            assert other.connection is not None
+            await other.connection.close()

@@ -26,7 +26,8 @@ from nats.aio.msg import Msg
 from rich.console import Console
 from rich.table import Table
 
-from syno_cli import dlq, publish, status
+from syno_cli import dlq, operations, publish, status
+from syno_cli import metabase as metabase_cli
 from syno_cli import replay as replays
 from syno_cli.replay import replay_event as replay_event  # re-exported: tests replay through it
 from syno_shared import access, bus
@@ -40,9 +41,12 @@ app = typer.Typer(
 )
 err = Console(stderr=True)
 app.add_typer(dlq.app, name="dlq")
+app.add_typer(metabase_cli.app, name="metabase")
 app.add_typer(status.runs_app, name="runs")
 app.command("status")(status.status)
 app.command()(publish.publish)
+app.command()(operations.pause)
+app.command()(operations.resume)
 SERVICES = ("ingestion", "transform", "forecast", "activation")
 STAGE_SUBJECTS = {
     bus.WORKBOOK_LANDED: "ingestion",
@@ -203,7 +207,9 @@ def run_pipeline(
         pickup_seconds = None if is_own else PICKUP_SECONDS
 
         async def follow() -> tuple[str, dict[str, dict[str, Any]]]:
-            waiter = asyncio.create_task(wait_for_run(endpoints.nats_url, snapshot_id, timeout, on_event))
+            # On configured servers, as SYNO_NATS_USER; the embedded runtime's URL already logs in.
+            bus_url = endpoints.nats_url if endpoints.is_nats_embedded else settings.nats_login_url() or endpoints.nats_url
+            waiter = asyncio.create_task(wait_for_run(bus_url, snapshot_id, timeout, on_event))
             await asyncio.sleep(0.2)
             dropped = drop_on_share(path, settings.raw_dir)
             if pickup_seconds is not None and not await left_the_share(dropped, pickup_seconds):
@@ -427,7 +433,7 @@ def replay_command(
     since_utc = since.replace(tzinfo=UTC) if since is not None and since.tzinfo is None else since
     sent = asyncio.run(
         replays.replay(
-            settings.nats_url,
+            settings.nats_login_url() or settings.nats_url,  # as SYNO_NATS_USER (the operator) when set
             settings.stream_name,
             subject,
             snapshot_id=snapshot,

@@ -18,6 +18,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from syno_cli import operations
 from syno_shared import deadletter
 from syno_shared.settings import Settings
 
@@ -44,7 +45,7 @@ def _settings_or_exit() -> tuple[str, str, Settings]:
     if missing:
         err.print(f"[red]{' and '.join(missing)} not set[/]: status reads a running deployment's servers")
         raise typer.Exit(2)
-    return settings.pg_dsn or "", settings.nats_url or "", settings
+    return settings.pg_dsn or "", settings.nats_login_url() or "", settings
 
 
 async def _published(connection: asyncpg.Connection) -> dict[str, Any] | None:
@@ -75,6 +76,7 @@ async def gather(pg_dsn: str, nats_url: str, settings: Settings, snapshots: int 
     try:
         rows = await connection.fetch(RECENT_SNAPSHOTS, snapshots)
         published = await _published(connection)
+        ops_rows = await operations.ops_rows(connection)  # heartbeats, schedules, open deadline alerts
     finally:
         await connection.close()
     runs: dict[str, dict[str, Any]] = {}
@@ -101,6 +103,7 @@ async def gather(pg_dsn: str, nats_url: str, settings: Settings, snapshots: int 
             for info in await js.consumers_info(settings.stream_name)
         ]
         letters = [letter.as_dict() for letter in await deadletter.list_all(js)]
+        paused = await operations.pause_states(js)
     finally:
         await bus_connection.close()
     return {
@@ -109,6 +112,8 @@ async def gather(pg_dsn: str, nats_url: str, settings: Settings, snapshots: int 
         "consumers": sorted(consumers, key=lambda consumer: consumer["consumer"]),
         "dead_letters": letters,
         "quarantined": _quarantined(settings.data_dir),
+        "paused": paused,
+        **ops_rows,
     }
 
 
@@ -122,6 +127,7 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="One JSON object
     console = Console()
     published = report["published"]
     console.print(f"published snapshot: {published['snapshot_id'][:12] if published else 'none recorded'}")
+    operations.print_operations(console, report)
     runs = Table("snapshot", "run", *STAGES, title="recent snapshots")
     for entry in report["snapshots"]:
         cells = []

@@ -22,11 +22,12 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import SecretStr
 
-from syno_shared import bus, deadletter
+from syno_shared import bus, control, deadletter
+from syno_shared.settings import with_login
 
 SERVICES: Final = ("ingestion", "transform", "forecast", "activation")
 OPERATOR: Final = "operator"
@@ -70,13 +71,15 @@ class ServiceBus:
     consumes: tuple[Consumer, ...] = ()
     own_streams: tuple[str, ...] = ()
     """Streams only this service uses: it may update them as well as create them."""
+    reads_control: tuple[str, ...] = ()
+    """Keys of the control bucket (syno_shared.control) it obeys: it may read them, never write them."""
 
 
 def service_bus(service: str, stream_name: str = "SYNO") -> ServiceBus:
     """The subjects and consumers of each service, as its handlers use them."""
     durable = f"syno-{service}"
     if service == "ingestion":
-        return ServiceBus(service, publishes=(bus.WORKBOOK_LANDED, bus.PIPELINE_FAILED))
+        return ServiceBus(service, publishes=(bus.WORKBOOK_LANDED, bus.PIPELINE_FAILED), reads_control=("ingestion",))
     if service == "transform":
         return ServiceBus(
             service,
@@ -135,6 +138,11 @@ def nats_permissions(user: str, stream_name: str = "SYNO") -> NatsPermissions:
     for stream in (*shared_streams, *plan.own_streams):
         publish += [f"$JS.API.STREAM.CREATE.{stream}", f"$JS.API.STREAM.INFO.{stream}"]
     publish += [f"$JS.API.STREAM.UPDATE.{stream}" for stream in plan.own_streams]
+    if plan.reads_control:
+        # The pause switch (`syno pause`): the bucket's info, then a direct get of its own keys only.
+        control_stream = control.bucket_stream()
+        publish += [f"$JS.API.STREAM.INFO.{control_stream}"]
+        publish += [f"$JS.API.DIRECT.GET.{control_stream}.{control.key_subject(key)}" for key in plan.reads_control]
     for consumer in plan.consumes:
         publish += _consumer_api(consumer.stream, consumer.durable)
         if consumer.is_event_stream:
@@ -201,9 +209,7 @@ class ServiceCredentials:
 
 def with_credentials(url: str, user: str, password: str) -> str:
     """The same server URL or DSN, logging in as `user` with `password` (both percent-encoded)."""
-    parts = urlsplit(url)
-    host = parts.netloc.rsplit("@", 1)[-1]
-    return urlunsplit(parts._replace(netloc=f"{quote(user, safe='')}:{quote(password, safe='')}@{host}"))
+    return with_login(url, user, password)
 
 
 def without_credentials(url: str) -> str:

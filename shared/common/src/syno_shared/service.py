@@ -41,6 +41,8 @@ class Service(Generic[SettingsT]):
     broker: NatsBroker
     telemetry: Telemetry
     pool_holder: list[asyncpg.Pool] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)
+    """Facts the service adds to its health report (ingestion: `is_paused`, `files_waiting`)."""
 
     @property
     def pool(self) -> asyncpg.Pool:

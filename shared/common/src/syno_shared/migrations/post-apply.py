@@ -87,6 +87,7 @@ begin
             -- ingestion: what it accepted from the share.
             ('syno_ingestion', 'ops.ingestion_manifest', 'select, insert'),
             ('syno_ingestion', 'ops.ingestion_files', 'select, insert'),
+            ('syno_ingestion', 'ops.heartbeats', 'select, insert, update'),
             -- transform: loads raw and ref, records gates, lineage and builds; dbt reads raw and ref.
             ('syno_transform', 'raw.*', 'select, insert, delete'),
             ('syno_transform', 'ref.*', 'select, insert, delete, truncate'),
@@ -95,6 +96,8 @@ begin
             ('syno_transform', 'ops.unmapped_values', 'select, insert, delete'),
             ('syno_transform', 'ops.snapshot_builds', 'select, insert, update'),
             ('syno_transform', 'ops.published_snapshot', 'select, insert'),
+            ('syno_transform', 'ops.schedules', 'select, insert, update'),  -- the weekly re-forecast
+            ('syno_transform', 'ops.schedule_runs', 'select, insert, update'),
             -- forecast: its forecasts and the work queue's results.
             ('syno_forecast', 'forecast.*', 'select, insert, update, delete'),
             ('syno_forecast', 'ops.forecast_runs', 'select, insert'),
@@ -104,6 +107,11 @@ begin
             ('syno_activation', 'ops.activation_log', 'select, insert, update'),
             ('syno_activation', 'ops.alerts', 'select, insert, update'),
             ('syno_activation', 'ops.activation_outbox', 'select, insert, update'),
+            -- activation: the deadlines it pages for, from the watcher's heartbeat, and its schedules.
+            ('syno_activation', 'ops.deadline_alerts', 'select, insert, update'),
+            ('syno_activation', 'ops.heartbeats', 'select'),
+            ('syno_activation', 'ops.schedules', 'select, insert, update'),
+            ('syno_activation', 'ops.schedule_runs', 'select, insert, update'),
             -- Metabase: what people read.
             ('syno_reader', 'marts.*', 'select'),
             ('syno_reader', 'forecast.*', 'select'),
@@ -115,6 +123,10 @@ begin
             ('syno_monitor', 'ops.ingestion_manifest', 'select'),
             ('syno_monitor', 'ops.ingestion_files', 'select'),
             ('syno_monitor', 'ops.quality_results', 'select'),
+            ('syno_monitor', 'ops.heartbeats', 'select'),
+            ('syno_monitor', 'ops.deadline_alerts', 'select'),
+            ('syno_monitor', 'ops.schedules', 'select'),
+            ('syno_monitor', 'ops.schedule_runs', 'select'),
             ('syno_monitor', 'forecast.*', 'select')
         ) as g (role_name, pattern, privileges)
         join pg_roles as r on r.rolname = g.role_name
