@@ -4,8 +4,11 @@ A run summary leads with what a sales team acts on: the narrated quarter's top o
 then a link to the dashboard listing all of them), the region and top-customer narratives and the C2
 highlights; then what the data team checks: the workbook, its quality and the forecast's accuracy.
 
-Text that comes from the data (file, sheet and column names, customer names, unmapped values) goes
-through `escape_markdown`, so a name like ``*Acme*`` or ``<b>`` stays literal in Slack, Teams and e-mail.
+Text that comes from the data (file, sheet and column names, customer names, unmapped values) and every line
+built from it (opportunities, narratives, C2 highlights, a failure's message) goes through
+`safe_text.markdown_text`: a name like ``*Acme*`` or ``<b>`` stays literal in Slack, Teams and e-mail, and one
+like ``=HYPERLINK(...)`` or ``@SUM(A1)`` gets a quote in front, so that a spreadsheet it is pasted into never runs
+it. Only text the code writes itself (headings, numbers, links from the settings) is left as it is.
 """
 
 from __future__ import annotations
@@ -13,10 +16,12 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Literal
 
+from syno_activation.safe_text import escape_markdown, markdown_text, neutralise_formula
 from syno_activation.summary import Link, RunSummary
 from syno_shared.events import CohortForecast, PipelineFailed, QualityFacts, SnapshotDelta, WorkbookFacts
+from syno_shared.logging import redact_text
 from syno_shared.quarters import quarter_label
 
 Severity = Literal["info", "success", "warning", "failure"]
@@ -27,17 +32,6 @@ class Message:
     title: str
     body: str
     severity: Severity = "info"
-
-
-# Backslash, backtick, emphasis, link and HTML characters; an underscore only where it could open or close
-# emphasis (CommonMark and Slack leave `unique_sellout_quarterly` alone, and Teams would show the backslash).
-_MARKDOWN_SPECIAL: Final = re.compile(r"[\\`*\[\]<>]|(?<![0-9A-Za-z])_|_(?![0-9A-Za-z])")
-
-
-def escape_markdown(text: str) -> str:
-    """Text from the data (file, sheet, customer names, cell values) made literal in CommonMark: none of
-    its characters can open emphasis, a link, a code span or an HTML tag."""
-    return _MARKDOWN_SPECIAL.sub(lambda match: "\\" + match.group(0), text)
 
 
 def _megabytes(value: int) -> str:
@@ -53,8 +47,17 @@ def _links(trace_url: str | None, dashboards: Sequence[Link]) -> str:
     return " · ".join(f"[{escape_markdown(link.label)}]({link.url})" for link in links)
 
 
+def _code(text: str) -> str:
+    """Text from an event as a CommonMark code span: neutralised, fenced by more backticks than it holds in a row
+    (so it cannot close the span early), padded when it starts or ends with a backtick."""
+    text = neutralise_formula(text)
+    fence = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
+    padding = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{padding}{text}{padding}{fence}"
+
+
 def _names(names: Sequence[str]) -> str:
-    return ", ".join(escape_markdown(name) for name in names)
+    return ", ".join(markdown_text(name) for name in names)
 
 
 def _sheet_rows(workbook: WorkbookFacts) -> str:
@@ -66,7 +69,7 @@ def _sheet_rows(workbook: WorkbookFacts) -> str:
             change = " (new)"
         elif sheet in delta.rows:
             change = f" ({delta.rows[sheet]:+,d})"
-        parts.append(f"{escape_markdown(sheet)} {rows:,d}{change}")
+        parts.append(f"{markdown_text(sheet)} {rows:,d}{change}")
     return ", ".join(parts)
 
 
@@ -79,7 +82,7 @@ def _snapshot_changes(delta: SnapshotDelta) -> str:
     if delta.sheets_removed:
         changes.append("sheets removed: " + _names(delta.sheets_removed))
     for label, columns in (("columns added", delta.columns_added), ("columns removed", delta.columns_removed)):
-        per_sheet = [f"{escape_markdown(sheet)}: {_names(names)}" for sheet, names in sorted(columns.items())]
+        per_sheet = [f"{markdown_text(sheet)}: {_names(names)}" for sheet, names in sorted(columns.items())]
         if per_sheet:
             changes.append(f"{label}: " + "; ".join(per_sheet))
     if not changes:
@@ -103,7 +106,7 @@ def _workbook_lines(summary: RunSummary) -> list[str]:
     if workbook.delta.size_bytes is not None:
         size += f" ({_signed_megabytes(workbook.delta.size_bytes)})"
     return [
-        f"**Workbook**: {escape_markdown(workbook.file_name)}, {size}, {summary.quality.rows_loaded:,d} rows loaded.",
+        f"**Workbook**: {markdown_text(workbook.file_name)}, {size}, {summary.quality.rows_loaded:,d} rows loaded.",
         f"Rows per sheet: {_sheet_rows(workbook)}.",
         _snapshot_changes(workbook.delta),
         f"Snapshot `{summary.snapshot_id[:12]}`, run `{summary.run_id}`. {PUBLICATION_WORDS[summary.publication]}",
@@ -140,10 +143,10 @@ def _values_lines(heading: str, items: Sequence[str], total: int) -> list[str]:
 def _quality_lines(summary: RunSummary) -> list[str]:
     quality = summary.quality
     unmapped = [
-        f'- {value.field} "{escape_markdown(value.value)}": {_rows(value.rows)}' for value in summary.top_unmapped
+        f'- {value.field} "{markdown_text(value.value)}": {_rows(value.rows)}' for value in summary.top_unmapped
     ]
     unconvertible = [
-        f'- {escape_markdown(value.column)} "{escape_markdown(value.value)}": {_rows(value.rows)}'
+        f'- {markdown_text(value.column)} "{markdown_text(value.value)}": {_rows(value.rows)}'
         for value in summary.top_unconvertible
     ]
     return [
@@ -159,7 +162,7 @@ def _cohort_line(cohort: CohortForecast) -> str:
         return "n/a" if value is None else f"{value:.1f}%"
 
     line = (
-        f"- {escape_markdown(cohort.cohort)}: {cohort.series_count} series, sMAPE {pct(cohort.holdout_smape)} "
+        f"- {markdown_text(cohort.cohort)}: {cohort.series_count} series, sMAPE {pct(cohort.holdout_smape)} "
         f"(seasonal naive {pct(cohort.baseline_smape)})"
     )
     if cohort.is_threshold_met:
@@ -177,7 +180,7 @@ def _opportunity_lines(summary: RunSummary) -> list[str]:
     link = summary.opportunities_link
     return [
         f"**Top opportunities ({quarter})**:" if quarter else "**Top opportunities**:",
-        *[f"{number}. {escape_markdown(line)}" for number, line in enumerate(summary.opportunities, start=1)],
+        *[f"{number}. {markdown_text(line)}" for number, line in enumerate(summary.opportunities, start=1)],
         f"{everything}: [{escape_markdown(link.label)}]({link.url})"
         if link
         else f"{everything}, are in activation.storylines.",
@@ -189,7 +192,7 @@ def summary_message(summary: RunSummary) -> Message:
     """Title and markdown body of a run summary."""
     flagged = [cohort.cohort for cohort in summary.cohorts if not cohort.is_threshold_met]
     target = quarter_label(summary.target_quarter) if summary.target_quarter else "the next quarter"
-    title = f"syno: forecasts for {target} from {summary.workbook.file_name}"
+    title = f"syno: forecasts for {target} from {neutralise_formula(summary.workbook.file_name)}"
     if flagged:
         title += f" ({len(flagged)} cohort{'s' if len(flagged) > 1 else ''} flagged)"
 
@@ -202,11 +205,11 @@ def summary_message(summary: RunSummary) -> Message:
     )
     for heading, items in sections:
         if items:
-            lines += [f"**{heading}**:", *[f"- {escape_markdown(item)}" for item in items], ""]
+            lines += [f"**{heading}**:", *[f"- {markdown_text(item)}" for item in items], ""]
     lines += _workbook_lines(summary) + _quality_lines(summary)
     if summary.cohorts or summary.headlines:
         lines += ["", f"**Forecast ({target})**:"]
-        lines += [f"- {escape_markdown(headline)}" for headline in summary.headlines]
+        lines += [f"- {markdown_text(headline)}" for headline in summary.headlines]
         lines += [_cohort_line(cohort) for cohort in summary.cohorts]
     links = _links(summary.trace_url, summary.dashboards)
     if links:
@@ -218,12 +221,12 @@ def alert_message(failure: PipelineFailed, *, trace_url: str | None = None) -> M
     """Title and markdown body of a failure alert."""
     title = f"syno: {failure.stage} failed ({failure.reason_code})"
     lines = [
-        escape_markdown(failure.message),
+        markdown_text(redact_text(failure.message)),
         "",
         f"- Stage: {failure.stage}",
-        f"- Reason: `{failure.reason_code}`",
+        f"- Reason: {_code(failure.reason_code)}",
         f"- Retryable: {'yes' if failure.is_retryable else 'no'}",
-        f"- Input: `{failure.input_reference}`",
+        f"- Input: {_code(failure.input_reference)}",
         f"- Snapshot `{failure.snapshot_id[:12]}`, run `{failure.run_id}`",
     ]
     if trace_url:
