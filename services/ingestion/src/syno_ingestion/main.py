@@ -9,6 +9,7 @@ import time
 from faststream import FastStream
 
 from syno_ingestion.handlers import watch_share
+from syno_ingestion.heartbeat import publish_heartbeat_forever
 from syno_ingestion.settings import IngestionSettings
 from syno_shared import telemetry
 from syno_shared.service import build_service
@@ -32,6 +33,7 @@ def create_app(settings: IngestionSettings | None = None) -> FastStream:
     async def start_watcher() -> None:
         settings.raw_dir.mkdir(parents=True, exist_ok=True)
         tasks.append(asyncio.create_task(watch_share(service, heartbeat), name="watch-share"))
+        tasks.append(asyncio.create_task(publish_heartbeat_forever(service, heartbeat), name="watcher-heartbeat"))
 
     @app.on_shutdown
     async def stop_watcher() -> None:
