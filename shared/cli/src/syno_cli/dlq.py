@@ -9,12 +9,12 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, TypeVar
 
-import nats
 import typer
 from nats.js import JetStreamContext
 from rich.console import Console
 from rich.table import Table
 
+from syno_cli import servers
 from syno_shared import deadletter
 from syno_shared.settings import Settings
 
@@ -28,10 +28,10 @@ def _with_js(action: Callable[[JetStreamContext], Awaitable[T]]) -> T:
     if settings.nats_url is None:
         err.print("[red]SYNO_NATS_URL is not set[/]: dead letters live in a running deployment's NATS")
         raise typer.Exit(2)
-    nats_url = settings.nats_url
+    nats_url = settings.nats_login_url() or settings.nats_url  # as SYNO_NATS_USER (the operator) when set
 
     async def run() -> T:
-        connection = await nats.connect(nats_url, connect_timeout=5, max_reconnect_attempts=1)
+        connection = await servers.connect_nats(nats_url)
         try:
             return await action(connection.jetstream())
         finally:

@@ -26,7 +26,7 @@ from nats.aio.msg import Msg
 from rich.console import Console
 from rich.table import Table
 
-from syno_cli import dlq, operations, publish, status
+from syno_cli import dlq, operations, publish, servers, status
 from syno_cli import metabase as metabase_cli
 from syno_cli import replay as replays
 from syno_cli.replay import replay_event as replay_event  # re-exported: tests replay through it
@@ -208,7 +208,9 @@ def run_pipeline(
 
         async def follow() -> tuple[str, dict[str, dict[str, Any]]]:
             # On configured servers, as SYNO_NATS_USER; the embedded runtime's URL already logs in.
-            bus_url = endpoints.nats_url if endpoints.is_nats_embedded else settings.nats_login_url() or endpoints.nats_url
+            bus_url = (
+                endpoints.nats_url if endpoints.is_nats_embedded else settings.nats_login_url() or endpoints.nats_url
+            )
             waiter = asyncio.create_task(wait_for_run(bus_url, snapshot_id, timeout, on_event))
             await asyncio.sleep(0.2)
             dropped = drop_on_share(path, settings.raw_dir)
@@ -475,4 +477,11 @@ def migrate(
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except Exception as error:  # only the unreachable/refused servers are explained; anything else is a bug
+        explanation = servers.explain(error)
+        if explanation is None:
+            raise
+        err.print(f"[red]{explanation}[/]", highlight=False, soft_wrap=True)
+        sys.exit(2)

@@ -19,6 +19,7 @@ import nats
 import nats.js.errors
 from nats.js import JetStreamContext
 
+from syno_cli import servers
 from syno_shared import bus
 
 
@@ -108,7 +109,7 @@ async def replay(
     is_dry_run: bool = False,
 ) -> list[tuple[StoredEvent, dict[str, str]]]:
     """Replay the chosen events; returns what was (or, on a dry run, would be) published."""
-    connection = await nats.connect(nats_url)
+    connection = await servers.connect_nats(nats_url)
     try:
         js = connection.jetstream()
         chosen = select(

@@ -13,12 +13,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import asyncpg
-import nats
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from syno_cli import operations
+from syno_cli import operations, servers
 from syno_shared import deadletter
 from syno_shared.settings import Settings
 
@@ -90,7 +89,7 @@ async def gather(pg_dsn: str, nats_url: str, settings: Settings, snapshots: int 
             "error": f"{row['error_code']}: {row['error_message']}" if row["error_code"] else None,
             "started_at": row["started_at"].isoformat(),
         }
-    bus_connection = await nats.connect(nats_url, connect_timeout=5, max_reconnect_attempts=1)
+    bus_connection = await servers.connect_nats(nats_url)
     try:
         js = bus_connection.jetstream()
         consumers = [

@@ -8,6 +8,7 @@ of `Settings`), read with a double underscore: SYNO_INGESTION__STABLE_POLLS=3.
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -41,6 +42,17 @@ class Settings(BaseSettings):
     max_deliver: int = Field(default=5, ge=1, description="Deliveries before a message is given up.")
     log_format: str = Field(default="auto", description="'json', 'console' or 'auto' (console on a TTY).")
 
+    def nats_login_url(self) -> str | None:
+        """SYNO_NATS_URL logging in as SYNO_NATS_USER (the operator, for the CLI) when one is set; else as is.
+
+        For the CLI's own connections (replay, dead letters, status, pause); services log in through
+        `bus.create_broker(user=...)`, which also confines their replies to the user's inbox prefix.
+        """
+        if self.nats_url is None or self.nats_user is None:
+            return self.nats_url
+        password = self.nats_password.get_secret_value() if self.nats_password is not None else ""
+        return with_login(self.nats_url, self.nats_user, password)
+
     @property
     def raw_dir(self) -> Path:
         return self.data_dir / "raw"
@@ -56,3 +68,10 @@ class Settings(BaseSettings):
     @property
     def mapping_table_dir(self) -> Path:
         return self.mapping_dir if self.mapping_dir is not None else self.data_dir / "mapping_table"
+
+
+def with_login(url: str, user: str, password: str) -> str:
+    """The same server URL or DSN, logging in as `user` with `password` (both percent-encoded)."""
+    parts = urlsplit(url)
+    host = parts.netloc.rsplit("@", 1)[-1]
+    return urlunsplit(parts._replace(netloc=f"{quote(user, safe='')}:{quote(password, safe='')}@{host}"))
