@@ -51,13 +51,8 @@ async def test_inputs_are_the_snapshots_marts_and_the_forecasts_of_the_event_run
 
     inputs = await warehouse.fetch_inputs(pool, marts_schema=SNAPSHOT_MARTS, forecast_run_id=FORECAST_RUN)
 
-    mart_columns = dict(list(warehouse.ACTIVATION_SNAPSHOT_SCHEMA.items())[:9])  # the mart has no country yet
     assert_frame_equal(
-        inputs.snapshot,
-        frame(SNAPSHOT_ROWS, mart_columns).with_columns(
-            country=pl.lit(None, pl.String), last_order_date=pl.lit(None, pl.Date)
-        ),
-        check_row_order=False,
+        inputs.snapshot, frame(SNAPSHOT_ROWS, warehouse.ACTIVATION_SNAPSHOT_SCHEMA), check_row_order=False
     )
     no_interval = {"lower_80": [None], "upper_80": [None]}
     assert_frame_equal(
@@ -82,14 +77,8 @@ async def test_inputs_are_the_snapshots_marts_and_the_forecasts_of_the_event_run
     assert sorted(inputs.svr_rm_revenue.rows()) == SVR_RM_REVENUE_ROWS
 
 
-async def test_the_customers_country_and_last_order_date_are_read_once_the_mart_has_them(pool: asyncpg.Pool) -> None:
-    """The mart does not carry them yet (a dbt change): a mart that does is read as it is."""
-    await pool.execute(
-        f"alter table {SNAPSHOT_MARTS}.commercial_activation_snapshot add column country text,"
-        " add column last_order_date date;"
-        f" update {SNAPSHOT_MARTS}.commercial_activation_snapshot set country = 'France',"
-        " last_order_date = '2025-08-15' where customer = 'Acme' and quarter = '2025-07-01'"
-    )
+async def test_the_accounts_behind_a_storyline_show_their_country_and_last_order(pool: asyncpg.Pool) -> None:
+    """Acme and Dune, FR's SVR-RM buyers without C2 in Q3 2025, ordered last on 15 August and 1 September."""
     inputs = await warehouse.fetch_inputs(pool, marts_schema=SNAPSHOT_MARTS, forecast_run_id=FORECAST_RUN)
     [cross_sell] = (
         build_report(inputs, target_quarter=Q4)
@@ -97,8 +86,28 @@ async def test_the_customers_country_and_last_order_date_are_read_once_the_mart_
         .iter_rows(named=True)
     )
 
-    acme = json.loads(cross_sell["accounts"])[0]
-    assert (acme["customer"], acme["country"], acme["last_order_date"]) == ("Acme", "France", "2025-08-15")
+    accounts = json.loads(cross_sell["accounts"])
+    assert sorted((a["customer"], a["country"], a["last_order_date"]) for a in accounts) == [
+        ("Acme", "France", "2025-08-15"),
+        ("Dune", "France", "2025-09-01"),
+        ("Hugo", "France", "2025-09-07"),
+    ]
+
+
+async def test_a_build_made_before_the_mart_had_country_and_last_order_is_read_with_them_null(
+    pool: asyncpg.Pool,
+) -> None:
+    """A kept build from before the dbt change (a rollback can publish it) lacks the two columns: null, no error."""
+    await pool.execute(
+        f"alter table {SNAPSHOT_MARTS}.commercial_activation_snapshot drop column country, drop column last_order_date"
+    )
+    inputs = await warehouse.fetch_inputs(pool, marts_schema=SNAPSHOT_MARTS, forecast_run_id=FORECAST_RUN)
+
+    assert inputs.snapshot.height == len(SNAPSHOT_ROWS)
+    assert inputs.snapshot.select(pl.col("country", "last_order_date").null_count()).row(0) == (
+        len(SNAPSHOT_ROWS),
+        len(SNAPSHOT_ROWS),
+    )
 
 
 async def test_a_marts_schema_that_is_gone_is_rejected_with_its_name(pool: asyncpg.Pool) -> None:
@@ -191,16 +200,19 @@ async def test_storylines_are_replaced_with_their_opportunities_accounts_and_nar
         "customer_narratives": None,
     }
 
-    def account(customer: str, revenue: float, previous: float, svr_rm: float, forecast: float | None) -> object:
-        return {"customer": customer, "country": None, "last_order_quarter": "2025-07-01", "last_order_date": None,
+    def account(
+        customer: str, last_order: str, revenue: float, previous: float, svr_rm: float, forecast: float | None
+    ) -> object:
+        return {"customer": customer, "country": "France", "last_order_quarter": "2025-07-01",
+                "last_order_date": last_order,
                 "revenue_usd": revenue, "previous_revenue_usd": previous, "year_ago_revenue_usd": 0.0,
                 "usd_at_stake": 10_000.0, "buys": "SVR-RM T1, no C2", "svr_rm_revenue_usd": svr_rm,
                 "svr_rm_forecast_usd": forecast}  # fmt: skip
 
     assert json.loads(row["accounts"]) == [
-        account("Acme", 125_000.0, 100_000.0, 125_000.0, 130_000.0),
-        account("Dune", 50_000.0, 0.0, 50_000.0, None),
-        account("Hugo", 10_500.0, 10_000.0, 10_500.0, None),
+        account("Acme", "2025-08-15", 125_000.0, 100_000.0, 125_000.0, 130_000.0),
+        account("Dune", "2025-09-01", 50_000.0, 0.0, 50_000.0, None),
+        account("Hugo", "2025-09-07", 10_500.0, 10_000.0, 10_500.0, None),
     ]
     assert row["region_narrative"].startswith("FR in Q3 2025: revenue $245.5K (QoQ +36.4%, YoY n/a)")
     assert [line.split(" (")[0] for line in row["customer_narratives"].splitlines()] == ["Acme", "Dune", "Beta", "Hugo"]

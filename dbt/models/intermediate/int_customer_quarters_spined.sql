@@ -29,10 +29,27 @@ customer_region_quarters as (
         customer,
         region,
         quarter,
-        sum(revenue_usd) as revenue_usd
+        sum(revenue_usd) as revenue_usd,
+        -- The quarter's last order: the latest invoice with a positive quantity (a return is no order).
+        max(invoice_date) filter (where quantity > 0) as last_order_date_in_quarter
 
     from customer_lines
     group by customer, region, quarter
+
+),
+
+customer_region_countries as (
+
+    -- The customer's country in the region: the one its lines there brought the most revenue over the
+    -- snapshot (unknown revenue counts as 0), ties by country name.
+    select distinct on (customer, region)
+        customer,
+        region,
+        country
+
+    from customer_lines
+    group by customer, region, country
+    order by customer, region, coalesce(sum(revenue_usd), 0) desc, country
 
 ),
 
@@ -97,6 +114,11 @@ joined as (
         spine.first_quarter,
         -- No line that quarter: 0. Lines whose currency is unmapped carry no revenue (null) and add nothing.
         coalesce(customer_region_quarters.revenue_usd, 0) as revenue_usd,
+        customer_region_countries.country,
+        -- The latest order in the region up to the end of the quarter (null before the first one).
+        max(customer_region_quarters.last_order_date_in_quarter) over (
+            partition by spine.customer, spine.region order by spine.quarter
+        ) as last_order_date,
         -- What the customer had bought (any region) up to and including the quarter.
         coalesce(customer_firsts.first_svr_rm_quarter <= spine.quarter, false) as has_svr_rm,
         coalesce(customer_firsts.first_svr_desktop_quarter <= spine.quarter, false) as has_svr_desktop,
@@ -110,6 +132,9 @@ joined as (
         and customer_region_quarters.quarter = spine.quarter
     inner join customer_firsts
         on customer_firsts.customer = spine.customer
+    inner join customer_region_countries
+        on customer_region_countries.customer = spine.customer
+        and customer_region_countries.region = spine.region
 
 ),
 

@@ -78,7 +78,9 @@ final as (
         qoq_change::double precision as qoq_change,
         yoy_change::double precision as yoy_change,
         has_c2,
-        signal
+        signal,
+        country,
+        last_order_date
 
     from signals
 
