@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -11,7 +15,8 @@ import asyncpg
 import polars as pl
 import pytest
 
-from syno_cli.main import drop_on_share, ensure_stream, replay_event, service_processes, wait_for_run
+from syno_cli.pipeline import drop_on_share, ensure_stream, service_processes, wait_for_run
+from syno_cli.replay import replay_event
 from syno_sample.workbook import SampleSpec, write_workbook
 from syno_shared import bus
 from syno_shared.embedded import Endpoints
@@ -60,6 +65,37 @@ async def _count_rows(dsn: str, snapshot_id: str) -> dict[str, int]:
         await connection.close()
 
 
+async def _stage_runs(dsn: str, snapshot_id: str) -> dict[str, int]:
+    connection = await asyncpg.connect(dsn)
+    try:
+        rows = await connection.fetch(
+            "select stage, count(*) as runs from ops.stage_runs where snapshot_id = $1 group by stage", snapshot_id
+        )
+    finally:
+        await connection.close()
+    return {stage: 0 for stage in ("ingestion", "transform", "forecast", "activation")} | {
+        row["stage"]: row["runs"] for row in rows
+    }
+
+
+def _syno_run_from_stage(
+    workbook: Path, stage: str, endpoints: Endpoints, data_dir: Path
+) -> subprocess.CompletedProcess[str]:
+    """`syno run PATH --from-stage STAGE` against the running deployment, as an operator types it."""
+    return subprocess.run(
+        [sys.executable, "-m", "syno_cli", "run", str(workbook), "--from-stage", stage, "--json", "--timeout", "300"],
+        env={
+            **os.environ,
+            "SYNO_NATS_URL": endpoints.nats_url,
+            "SYNO_PG_DSN": endpoints.pg_dsn,
+            "SYNO_DATA_DIR": str(data_dir),
+        },
+        capture_output=True,
+        text=True,
+        timeout=360,
+    )
+
+
 async def _svr_rm_mart(dsn: str) -> pl.DataFrame:
     connection = await asyncpg.connect(dsn)
     try:
@@ -100,12 +136,23 @@ def test_dropped_workbook_reaches_activation_with_right_marts_and_one_trace(
         # A forced replay of the landing event redoes every stage once, replacing rows, never duplicating them.
         replay_status, replay_events = asyncio.run(_replay_and_follow(endpoints, snapshot_id))
         rows_after = asyncio.run(_count_rows(endpoints.pg_dsn, snapshot_id))
+        # A partial rerun from the forecast stage: forecast and activation redo theirs, transform does not run.
+        runs_before = asyncio.run(_stage_runs(endpoints.pg_dsn, snapshot_id))
+        rerun = _syno_run_from_stage(workbook, "forecast", endpoints, data_dir)
+        runs_after = asyncio.run(_stage_runs(endpoints.pg_dsn, snapshot_id))
+        rows_after_rerun = asyncio.run(_count_rows(endpoints.pg_dsn, snapshot_id))
     logs = {p.name: p.read_text()[-3000:] for p in (tmp_path / "logs").glob("*.log")}
     assert status == "succeeded", (events.get(bus.PIPELINE_FAILED), logs)
     assert set(events) >= {bus.WORKBOOK_LANDED, bus.MARTS_READY, bus.FORECAST_PUBLISHED, bus.ACTIVATION_COMPLETED}
     assert replay_status == "succeeded", replay_events
     assert replay_events[bus.MARTS_READY]["run_id"] == events[bus.MARTS_READY]["run_id"]
     assert rows_after == rows_before
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert json.loads(rerun.stdout)["status"] == "succeeded"
+    assert runs_after["ingestion"] == runs_before["ingestion"] and runs_after["transform"] == runs_before["transform"]
+    assert runs_after["forecast"] == runs_before["forecast"] + 1
+    assert runs_after["activation"] == runs_before["activation"] + 1
+    assert rows_after_rerun == rows_before
     assert rows_before["raw"] == report.truth.height
     assert rows_before["storylines_with_forecast"] > 0  # regional forecasts reach the storylines
 

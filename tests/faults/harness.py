@@ -25,7 +25,7 @@ from typing import Any
 import asyncpg
 import nats
 
-from syno_cli.main import drop_on_share, ensure_stream
+from syno_cli.pipeline import drop_on_share, ensure_stream
 from syno_shared.embedded import EmbeddedNats
 
 SERVICES = ("ingestion", "transform", "forecast", "activation")

@@ -14,7 +14,7 @@ import nats
 import pytest
 from nats.aio.msg import Msg
 
-from syno_cli.main import drop_on_share, ensure_stream
+from syno_cli.pipeline import drop_on_share, ensure_stream
 from syno_shared import bus
 from syno_shared.embedded import Endpoints
 from syno_shared.fingerprint import file_sha256

@@ -16,7 +16,7 @@ import nats
 import pytest
 from nats.aio.msg import Msg
 
-from syno_cli.main import ensure_stream
+from syno_cli.pipeline import ensure_stream
 from syno_sample.workbook import SampleSpec, write_workbook
 from syno_shared import bus
 from syno_shared.embedded import Endpoints

@@ -14,7 +14,7 @@ import asyncpg
 import nats
 import pytest
 
-from syno_cli.main import _service_env
+from syno_cli.pipeline import service_env
 from syno_shared import access, deadletter, migrate, provision
 from syno_shared.embedded import EmbeddedNats, Endpoints
 from syno_shared.settings import Settings
@@ -40,7 +40,7 @@ def secrets_of(endpoints: Endpoints) -> dict[str, str]:
 def test_a_service_process_gets_its_own_credentials_and_nobody_elses(
     endpoints: Endpoints, data_dir: Path, service: str
 ) -> None:
-    env = _service_env(Settings(data_dir=data_dir), endpoints, service)
+    env = service_env(Settings(data_dir=data_dir), endpoints, service)
     given = [value for key, value in env.items() if os.environ.get(key) != value]  # what the runtime adds
     assert env["SYNO_NATS_USER"] == service
     assert urlsplit(env["SYNO_NATS_URL"]).password is None

@@ -1,7 +1,7 @@
-"""The `syno` command: sample, run, demo, services, replay, migrate, dlq.
+"""The `syno` command: the verbs people type (`syno --help` lists them).
 
-`run`, `demo` and `services` start the four services as separate processes (as in
-production), on embedded NATS and PostgreSQL unless SYNO_NATS_URL / SYNO_PG_DSN are set.
+`run`, `demo` and `services` start the four services as separate processes (as in production), on
+embedded NATS and PostgreSQL unless SYNO_NATS_URL / SYNO_PG_DSN are set (`syno_cli.pipeline`).
 """
 
 from __future__ import annotations
@@ -9,30 +9,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
-import shutil
-import subprocess
 import sys
 import time
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
-import nats
 import typer
-from nats.aio.msg import Msg
 from rich.console import Console
 from rich.table import Table
 
-from syno_cli import dlq, operations, publish, servers, status
+from syno_cli import check as deployment_check
+from syno_cli import dlq, operations, pipeline, publish, servers, status
 from syno_cli import metabase as metabase_cli
 from syno_cli import replay as replays
-from syno_cli.replay import replay_event as replay_event  # re-exported: tests replay through it
-from syno_shared import access, bus
-from syno_shared.embedded import Endpoints, embedded_runtime
-from syno_shared.fingerprint import file_sha256
+from syno_shared import bus
 from syno_shared.logging import redact_url
 from syno_shared.settings import Settings
 
@@ -42,199 +33,12 @@ app = typer.Typer(
 err = Console(stderr=True)
 app.add_typer(dlq.app, name="dlq")
 app.add_typer(metabase_cli.app, name="metabase")
+app.command("check")(deployment_check.check)
 app.add_typer(status.runs_app, name="runs")
 app.command("status")(status.status)
 app.command()(publish.publish)
 app.command()(operations.pause)
 app.command()(operations.resume)
-SERVICES = ("ingestion", "transform", "forecast", "activation")
-STAGE_SUBJECTS = {
-    bus.WORKBOOK_LANDED: "ingestion",
-    bus.MARTS_READY: "transform",
-    bus.FORECAST_PUBLISHED: "forecast",
-    bus.ACTIVATION_COMPLETED: "activation",
-}
-
-
-def _service_env(settings: Settings, endpoints: Endpoints, service: str | None = None) -> dict[str, str]:
-    """A service process's environment: the servers, the share, and (when the runtime created them) its own
-    NATS user and PostgreSQL role, never the operator's or the owner's (syno_shared.access)."""
-    env = dict(os.environ)
-    env.update(
-        SYNO_NATS_URL=endpoints.nats_url,
-        SYNO_PG_DSN=endpoints.pg_dsn,
-        SYNO_DATA_DIR=str(settings.data_dir.resolve()),
-        SYNO_MAPPING_DIR=str(settings.mapping_table_dir.resolve()),
-    )
-    credentials = endpoints.credentials.get(service) if service is not None else None
-    if credentials is not None and credentials.nats_user is not None and credentials.nats_password is not None:
-        env.update(
-            SYNO_NATS_URL=access.without_credentials(endpoints.nats_url),
-            SYNO_NATS_USER=credentials.nats_user,
-            SYNO_NATS_PASSWORD=credentials.nats_password.get_secret_value(),
-        )
-    if credentials is not None and credentials.pg_role is not None and credentials.pg_password is not None:
-        env.update(
-            SYNO_PG_DSN=access.with_credentials(
-                endpoints.pg_dsn, credentials.pg_role, credentials.pg_password.get_secret_value()
-            ),
-            SYNO_MIGRATE_ON_START="false",  # its role cannot: the owner applies them first (service_processes)
-        )
-    return env
-
-
-@contextlib.contextmanager
-def service_processes(
-    settings: Settings, endpoints: Endpoints, log_dir: Path
-) -> Iterator[list[subprocess.Popen[bytes]]]:
-    """The four services as child processes; stopped (SIGTERM, then SIGKILL) on the way out.
-
-    Each logs in with its own credentials when the runtime created them; the owner then applies every
-    pending migration first, since no service role may.
-    """
-    from syno_shared import migrate
-
-    log_dir.mkdir(parents=True, exist_ok=True)
-    if any(credentials.pg_role is not None for credentials in endpoints.credentials.values()):
-        migrate.apply_migrations(endpoints.pg_dsn, migrate.installed_sources())
-    processes = []
-    try:
-        for name in SERVICES:
-            with (log_dir / f"{name}.log").open("ab") as log:  # the child keeps its own descriptor
-                processes.append(
-                    subprocess.Popen(
-                        [sys.executable, "-m", f"syno_{name}"],
-                        env=_service_env(settings, endpoints, name),
-                        stdout=log,
-                        stderr=subprocess.STDOUT,
-                    )
-                )
-        yield processes
-    finally:
-        for process in processes:
-            if process.poll() is None:
-                process.terminate()
-        for process in processes:
-            try:
-                process.wait(20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-
-@contextlib.contextmanager
-def runtime(settings: Settings, *, with_services: bool | None) -> Iterator[Endpoints]:
-    with embedded_runtime(settings.nats_url, settings.pg_dsn) as endpoints:
-        start = with_services if with_services is not None else (endpoints.is_nats_embedded or endpoints.is_pg_embedded)
-        # As the operator: the embedded one (in the URL), or SYNO_NATS_USER on a configured server.
-        user = None if endpoints.is_nats_embedded else settings.nats_user
-        password = settings.nats_password.get_secret_value() if user and settings.nats_password else None
-        asyncio.run(bus.ensure_streams(endpoints.nats_url, settings.stream_name, user=user, password=password))
-        if start:
-            with service_processes(settings, endpoints, settings.processed_dir / "logs"):
-                yield endpoints
-        else:
-            yield endpoints
-
-
-async def ensure_stream(nats_url: str, stream_name: str) -> None:
-    """Create (or update) the streams before anyone publishes, so no event is lost at start-up."""
-    await bus.ensure_streams(nats_url, stream_name)
-
-
-def drop_on_share(path: Path, raw_dir: Path) -> Path:
-    """Copy into the share the way a person's copy lands: a hidden partial name, then a rename."""
-    raw_dir.mkdir(parents=True, exist_ok=True)
-    partial = raw_dir / f".{path.name}.{uuid.uuid4().hex[:8]}.part"
-    shutil.copyfile(path, partial)
-    target = raw_dir / path.name
-    partial.rename(target)
-    return target
-
-
-async def wait_for_run(
-    nats_url: str, snapshot_id: str, wait_seconds: float, on_event: Any = None
-) -> tuple[str, dict[str, dict[str, Any]]]:
-    """Wait for activation.completed or pipeline.failed of this snapshot; returns (status, events)."""
-    connection = await nats.connect(nats_url)
-    events: dict[str, dict[str, Any]] = {}
-    done = asyncio.Event()
-
-    async def receive(message: Msg) -> None:
-        body = json.loads(message.data)
-        if body.get("snapshot_id") != snapshot_id:
-            return
-        events[message.subject] = body
-        if on_event is not None:
-            on_event(message.subject, body)
-        if message.subject in (bus.ACTIVATION_COMPLETED, bus.PIPELINE_FAILED):
-            done.set()
-
-    try:
-        for subject in bus.ALL_SUBJECTS:
-            await connection.subscribe(subject, cb=receive)
-        await connection.flush()
-        if on_event is not None:
-            on_event("subscribed", {})
-        try:
-            await asyncio.wait_for(done.wait(), wait_seconds)
-        except TimeoutError:
-            return "timeout", events
-    finally:
-        await connection.close()
-    return ("failed" if bus.PIPELINE_FAILED in events else "succeeded"), events
-
-
-async def stage_report(pg_dsn: str, snapshot_id: str) -> list[dict[str, Any]]:
-    from syno_shared import db
-
-    pool = await db.create_pool(pg_dsn)
-    try:
-        return await db.stage_timings(pool, snapshot_id)
-    finally:
-        await pool.close()
-
-
-def run_pipeline(
-    settings: Settings, path: Path, *, timeout: float, with_services: bool | None, on_event: Any = None
-) -> dict[str, Any]:
-    """Drop the workbook on the share and follow it through the four stages."""
-    snapshot_id = file_sha256(path)
-    with runtime(settings, with_services=with_services) as endpoints:
-        started = time.perf_counter()
-        # Services someone else runs answer within seconds; ours may still be starting.
-        is_own = with_services if with_services is not None else endpoints.is_nats_embedded or endpoints.is_pg_embedded
-        pickup_seconds = None if is_own else PICKUP_SECONDS
-
-        async def follow() -> tuple[str, dict[str, dict[str, Any]]]:
-            # On configured servers, as SYNO_NATS_USER; the embedded runtime's URL already logs in.
-            bus_url = (
-                endpoints.nats_url if endpoints.is_nats_embedded else settings.nats_login_url() or endpoints.nats_url
-            )
-            waiter = asyncio.create_task(wait_for_run(bus_url, snapshot_id, timeout, on_event))
-            await asyncio.sleep(0.2)
-            dropped = drop_on_share(path, settings.raw_dir)
-            if pickup_seconds is not None and not await left_the_share(dropped, pickup_seconds):
-                waiter.cancel()
-                return "no_service", {}
-            return await waiter
-
-        status, events = asyncio.run(follow())
-        stages = [] if status == "no_service" else asyncio.run(stage_report(endpoints.pg_dsn, snapshot_id))
-    return summarise(snapshot_id, status, events, stages, time.perf_counter() - started)
-
-
-PICKUP_SECONDS = 15.0
-
-
-async def left_the_share(dropped: Path, seconds: float) -> bool:
-    """Whether an ingestion service took the file off the share within `seconds`."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if not dropped.exists():
-            return True
-        await asyncio.sleep(0.2)
-    return not dropped.exists()
 
 
 def require_mapping_tables(settings: Settings) -> None:
@@ -246,40 +50,6 @@ def require_mapping_tables(settings: Settings) -> None:
             "the business's CSVs (Mapped_Countries_with_Regions.csv, exchange_rates.csv, product_rules.csv, ...)"
         )
         raise typer.Exit(2)
-
-
-def summarise(
-    snapshot_id: str, status: str, events: dict[str, dict[str, Any]], stages: list[dict[str, Any]], seconds: float
-) -> dict[str, Any]:
-    by_stage = {row["stage"]: row for row in stages}
-    failed = events.get(bus.PIPELINE_FAILED)
-    run_id = next((event["run_id"] for event in events.values() if event.get("run_id") not in (None, "unknown")), None)
-    forecast = events.get(bus.FORECAST_PUBLISHED) or {}
-    return {
-        "run_id": run_id,
-        "snapshot_id": snapshot_id,
-        "status": status,
-        "seconds": round(seconds, 2),
-        "stages": {
-            name: {
-                "status": by_stage[name]["status"] if name in by_stage else "not_run",
-                "seconds": round(by_stage[name]["seconds"], 3)
-                if name in by_stage and by_stage[name]["seconds"]
-                else None,
-                "rows": by_stage[name]["rows"] if name in by_stage else None,
-            }
-            for name in SERVICES
-        },
-        "failure": None if failed is None else {k: failed[k] for k in ("stage", "reason_code", "message")},
-        "sheets": {s["name"]: s["rows"] for s in events.get(bus.WORKBOOK_LANDED, {}).get("sheets", [])},
-        "marts": events.get(bus.MARTS_READY, {}).get("mart_rows", {}),
-        "publication": events.get(bus.MARTS_READY, {}).get("publication"),
-        "forecast": {
-            "target_quarter": forecast.get("target_quarter"),
-            "tiers": forecast.get("tiers", []),
-            "cohorts": forecast.get("cohorts", []),
-        },
-    }
 
 
 @app.command()
@@ -307,16 +77,37 @@ def run(
     services: Annotated[
         bool | None, typer.Option(help="Start the four services (default: with embedded servers).")
     ] = None,
+    from_stage: Annotated[
+        str | None,
+        typer.Option(
+            "--from-stage",
+            help="Rerun from this stage (transform, forecast, activation): its stored input for this workbook is "
+            "replayed, forced; earlier stages are not rerun.",
+        ),
+    ] = None,
 ) -> None:
-    """Put a workbook through all four stages and wait for the result."""
+    """Put a workbook through all four stages (or from one stage on) and wait for the result."""
     settings = Settings()
+    if from_stage is not None and from_stage not in pipeline.STAGE_INPUTS:
+        err.print(f"[red]--from-stage {from_stage}[/]: choose one of {', '.join(pipeline.STAGE_INPUTS)}")
+        raise typer.Exit(2)
+    if from_stage is not None and (settings.nats_url is None or settings.pg_dsn is None):
+        err.print("[red]--from-stage reruns a workbook a deployment has seen[/]: set SYNO_NATS_URL and SYNO_PG_DSN")
+        raise typer.Exit(2)
     require_mapping_tables(settings)
-    result = run_pipeline(settings, path, timeout=timeout, with_services=services)
+    result = pipeline.run_pipeline(settings, path, timeout=timeout, with_services=services, from_stage=from_stage)
+    if result["status"] == "no_event":
+        err.print(
+            f"[red]no stored {pipeline.STAGE_INPUTS[from_stage or 'transform']} event for {path.name}[/] "
+            f"(snapshot {result['snapshot_id'][:12]}) in stream {settings.stream_name}: run it whole first "
+            "(`syno run PATH`), or check SYNO_NATS_URL"
+        )
+        raise typer.Exit(1)
     if result["status"] == "no_service":
         err.print(
-            f"[red]no ingestion service took the file from {settings.raw_dir} within {PICKUP_SECONDS:.0f} s[/]: start "
-            "the services (`just services`, or `docker compose up -d`), or unset SYNO_NATS_URL and SYNO_PG_DSN to run "
-            "on embedded servers with the services started for you"
+            f"[red]no ingestion service took the file from {settings.raw_dir} within "
+            f"{pipeline.PICKUP_SECONDS:.0f} s[/]: start the services (`just services`, or `docker compose up -d`), "
+            "or unset SYNO_NATS_URL and SYNO_PG_DSN to run on embedded servers with the services started for you"
         )
         raise typer.Exit(1)
     if as_json:
@@ -353,19 +144,19 @@ def demo(
             elapsed = time.perf_counter() - started
             if subject == "subscribed":
                 status.update("waiting for ingestion to pick the file up from the share...")
-            elif subject in STAGE_SUBJECTS:
-                err.print(f"  {elapsed:6.1f}s  {STAGE_SUBJECTS[subject]:<10} done -> {subject}")
+            elif subject in pipeline.STAGE_SUBJECTS:
+                err.print(f"  {elapsed:6.1f}s  {pipeline.STAGE_SUBJECTS[subject]:<10} done -> {subject}")
                 following = {
                     "ingestion": "transform (clean, load, dbt)",
                     "transform": "forecast",
                     "forecast": "activation",
                     "activation": "finishing",
-                }[STAGE_SUBJECTS[subject]]
+                }[pipeline.STAGE_SUBJECTS[subject]]
                 status.update(f"{following}...")
             elif subject == bus.PIPELINE_FAILED:
                 err.print(f"  {elapsed:6.1f}s  [red]{body.get('stage')} failed[/]: {body.get('message')}")
 
-        result = run_pipeline(settings, out, timeout=1800, with_services=None, on_event=progress)
+        result = pipeline.run_pipeline(settings, out, timeout=1800, with_services=None, on_event=progress)
     print_summary(result)
     if result["status"] != "succeeded":
         raise typer.Exit(1)
@@ -401,7 +192,7 @@ def print_summary(result: dict[str, Any]) -> None:
 def services() -> None:
     """Run the four services against the configured servers (embedded if unset) until Ctrl-C."""
     settings = Settings()
-    with runtime(settings, with_services=True) as endpoints:
+    with pipeline.runtime(settings, with_services=True) as endpoints:
         err.print(
             f"NATS {redact_url(endpoints.nats_url)}\nPostgres {redact_url(endpoints.pg_dsn)}\n"
             f"watching {settings.raw_dir.resolve()}"
