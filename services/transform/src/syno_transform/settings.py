@@ -28,6 +28,13 @@ class TransformOptions(BaseModel):
         ),
     )
 
+    reforecast_cron: str | None = Field(
+        default=None,
+        description="Forecast the published snapshot again on this cron (e.g. '0 6 * * 1': Mondays 06:00); "
+        "null = only when a workbook arrives (syno_transform.reforecast).",
+    )
+    schedule_timezone: str = Field(default="UTC", description="Time zone of reforecast_cron.")
+
     def dbt_variables(self) -> dict[str, Any]:
         """The dbt vars every parse and build of the project gets (the same ones, so parses stay partial)."""
         return {"top_customers": self.top_customers}
