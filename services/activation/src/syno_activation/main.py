@@ -7,9 +7,11 @@ import contextlib
 
 from faststream import FastStream
 
+from syno_activation.deadline_watch import check_periodically, freshness_action, freshness_schedule
 from syno_activation.deliverer import deliver_periodically
 from syno_activation.handlers import register
 from syno_activation.settings import ActivationSettings
+from syno_shared import schedules
 from syno_shared.service import build_service
 
 
@@ -24,6 +26,13 @@ def create_app(settings: ActivationSettings | None = None) -> FastStream:
         activation = service.settings.activation
         sweep = deliver_periodically(service.pool, activation.channels, every=activation.outbox_sweep_seconds)
         sweeps.append(asyncio.create_task(sweep, name="activation-outbox-sweep"))
+        deadlines = activation.deadlines  # deadlines that page a person, every minute and on the freshness cron
+        if deadlines.check_seconds > 0:
+            checks = check_periodically(service, every=deadlines.check_seconds)
+            sweeps.append(asyncio.create_task(checks, name="activation-deadlines"))
+        if (freshness := freshness_schedule(deadlines)) is not None:
+            cron = schedules.run_forever(service.pool, freshness, freshness_action(service))
+            sweeps.append(asyncio.create_task(cron, name="activation-freshness-schedule"))
 
     @app.on_shutdown
     async def stop_outbox_sweep() -> None:

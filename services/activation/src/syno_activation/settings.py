@@ -11,6 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr
 
+from syno_activation.deadlines import DeadlineOptions
 from syno_activation.deliverer import Channels
 from syno_activation.delivery import channel_id
 from syno_activation.levers import StorylineRules
@@ -114,6 +115,9 @@ class ActivationOptions(BaseModel):
     )
     outbox_retry_seconds: float = Field(
         default=60.0, gt=0, description="Wait after a failed delivery before the next, doubled each time."
+    )
+    deadlines: DeadlineOptions = Field(
+        default_factory=DeadlineOptions, description="Deadlines that page a person (syno_activation.deadlines)."
     )
 
     def storyline_rules(self) -> StorylineRules:
