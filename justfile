@@ -17,11 +17,16 @@ test *ARGS:
 test-quick *ARGS:
     uv run --frozen pytest -m "not e2e and not faults" {{ARGS}}
 
-# Lint and type-check (ruff, mypy strict)
+# Lint and type-check (ruff, mypy strict, hadolint on every Dockerfile)
 lint:
     uv run --frozen ruff check .
     uv run --frozen ruff format --check .
     uv run --frozen mypy
+    uv run --frozen hadolint $(git ls-files '*Dockerfile' '*Dockerfile.*' '*.Dockerfile')
+
+# Regenerate docs/asyncapi.yaml, the event contract, from the services' typed subscribers and publishers
+asyncapi:
+    uv run --frozen python -m syno_cli.asyncapi
 
 # Put a workbook through the pipeline and print the JSON result
 run PATH:

@@ -18,7 +18,7 @@ from syno_shared.errors import TransientError
 from syno_shared.events import MartsReady, QualityFacts, SnapshotDelta, WorkbookFacts, WorkbookLanded
 from syno_shared.service import build_service
 from syno_shared.settings import Settings
-from syno_shared.stage import StageOutcome, parse_event, run_stage
+from syno_shared.stage import StageOutcome, run_stage
 
 
 def landed(snapshot_id: str, run_id: str = "run-1") -> WorkbookLanded:
@@ -67,12 +67,8 @@ async def stand_in_stage(
         "transform", Settings(nats_url=nats_url, pg_dsn=pg_dsn, data_dir=data_dir, max_deliver=max_deliver)
     )
 
-    @service.subscriber(bus.WORKBOOK_LANDED)
-    async def on_landed(message: NatsMessage) -> None:
-        event = await parse_event(service.context, WorkbookLanded, message)
-        if event is None:
-            return
-
+    @service.subscriber(bus.WORKBOOK_LANDED, event=WorkbookLanded)  # typed as the services' subscribers are
+    async def on_landed(event: WorkbookLanded, message: NatsMessage) -> None:
         async def work() -> StageOutcome:
             behaviour.calls += 1
             assert behaviour.snapshots is not None

@@ -182,7 +182,7 @@ def test_dockerfile_is_one_pattern_for_all_services() -> None:
     assert '--package "syno-${SERVICE}"' in project_sync
     assert "--frozen" in dependency_sync and "--frozen" in project_sync
     assert "--no-install-workspace" not in project_sync
-    assert re.search(r"^USER syno$", text, flags=re.MULTILINE)
+    assert re.search(r"^USER \$\{UID\}:\$\{GID\}$", text, flags=re.MULTILINE)  # syno's ids, numeric (hadolint DL3066)
     for name in SERVICES:
         stage = text.split(f"FROM runtime AS service-{name}\n", 1)[1].split("\nFROM ", 1)[0]
         assert f'CMD ["python", "-m", "syno_{name}"]' in stage, name

@@ -37,7 +37,7 @@ from syno_shared import bus, faults
 from syno_shared.errors import InputRejected, SynoError, TransientError
 from syno_shared.events import ForecastPublished, MartsReady
 from syno_shared.logging import get_logger
-from syno_shared.stage import StageOutcome, keep_alive, parse_event, run_stage
+from syno_shared.stage import StageOutcome, keep_alive, run_stage
 
 tracer = trace.get_tracer("syno.forecast")
 
@@ -50,13 +50,11 @@ def register(service: ForecastService, runner: BatchRunner) -> None:
 
 
 def register_coordinator(service: ForecastService) -> None:
-    @service.subscriber(bus.MARTS_READY)
-    async def on_marts_ready(message: NatsMessage) -> None:
-        event = await parse_event(service.context, MartsReady, message)
-        if event is not None:
-            await run_stage(
-                service.context, event_in=event, message=message, work=lambda: forecast_snapshot(service, event)
-            )
+    @service.subscriber(bus.MARTS_READY, event=MartsReady)
+    async def on_marts_ready(event: MartsReady, message: NatsMessage) -> None:
+        await run_stage(
+            service.context, event_in=event, message=message, work=lambda: forecast_snapshot(service, event)
+        )
 
 
 def register_worker(service: ForecastService, runner: BatchRunner) -> None:

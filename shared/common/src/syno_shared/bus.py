@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import dataclasses
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Final
 
 import nats
@@ -27,6 +27,7 @@ from faststream.nats import (
     StreamConfig,
 )
 from faststream.nats.opentelemetry import NatsTelemetryMiddleware
+from faststream.nats.publisher.usecase import LogicPublisher
 from faststream.nats.security import NatsUserPassword
 from nats.aio.client import DEFAULT_INBOX_PREFIX
 from nats.aio.client import Client as NatsClient
@@ -35,7 +36,14 @@ from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import TracerProvider
 
 from syno_shared.errors import SynoError
-from syno_shared.events import Event
+from syno_shared.events import (
+    ActivationCompleted,
+    Event,
+    ForecastPublished,
+    MartsReady,
+    PipelineFailed,
+    WorkbookLanded,
+)
 
 WORKBOOK_LANDED: Final = "workbook.landed"
 MARTS_READY: Final = "marts.ready"
@@ -43,11 +51,23 @@ FORECAST_PUBLISHED: Final = "forecast.published"
 ACTIVATION_COMPLETED: Final = "activation.completed"
 PIPELINE_FAILED: Final = "pipeline.failed"
 ALL_SUBJECTS: Final = (WORKBOOK_LANDED, MARTS_READY, FORECAST_PUBLISHED, ACTIVATION_COMPLETED, PIPELINE_FAILED)
+# The event each subject carries: the contract the AsyncAPI document (docs/asyncapi.yaml) is generated from.
+EVENT_MODELS: Final[Mapping[str, type[Event]]] = {
+    WORKBOOK_LANDED: WorkbookLanded,
+    MARTS_READY: MartsReady,
+    FORECAST_PUBLISHED: ForecastPublished,
+    ACTIVATION_COMPLETED: ActivationCompleted,
+    PIPELINE_FAILED: PipelineFailed,
+}
 
 # Header a replay sets so a stage redoes work it already recorded as complete.
 FORCE_HEADER: Final = "Syno-Force"
 # Header naming a replay attempt; it becomes part of every downstream Nats-Msg-Id.
 ATTEMPT_HEADER: Final = "Syno-Attempt"
+# Header of a rehearsal (`syno smoke`): every stage runs, the build is never published, nothing is sent.
+REHEARSAL_HEADER: Final = "Syno-Rehearsal"
+# A workbook on the share whose name starts so is a rehearsal: ingestion lands it with REHEARSAL_HEADER.
+REHEARSAL_FILE_PREFIX: Final = "syno-smoke-"
 
 DUPLICATE_WINDOW_SECONDS: Final = 24 * 3600.0
 # A stage at work keeps its message alive with an in-progress ack every IN_PROGRESS_SECONDS, so the ack
@@ -168,6 +188,44 @@ async def connect(nats_url: str, *, user: str | None = None, password: str | Non
     return await nats.connect(nats_url, **_login(user, password))
 
 
+def declare_publishers(broker: NatsBroker, subjects: Iterable[str], service: str) -> dict[str, LogicPublisher]:
+    """A typed publisher per event subject a service publishes: what it sends, as the AsyncAPI document lists it.
+
+    Events leave through these (stage.publish_completion, publish_event), so what is documented is what is sent.
+    """
+    return {
+        subject: broker.publisher(
+            subject,
+            title=f"{subject}:from:syno-{service}",
+            description=f"syno-{service} publishes {EVENT_MODELS[subject].__name__}: {EVENT_MODELS[subject].__doc__}",
+            schema=EVENT_MODELS[subject],
+        )
+        for subject in subjects
+        if subject in EVENT_MODELS
+    }
+
+
+async def publish_raw(
+    broker: NatsBroker,
+    body: str | bytes,
+    subject: str,
+    *,
+    headers: dict[str, str],
+    stream_name: str,
+    publishers: Mapping[str, LogicPublisher] | None = None,
+    correlation_id: str | None = None,
+) -> PubAck | None:
+    """Publish an event's JSON through the subject's declared publisher (the broker itself when none is declared,
+    e.g. a test's bare context)."""
+    publisher = (publishers or {}).get(subject)
+    if publisher is not None:
+        return await publisher.publish(body, headers=headers, stream=stream_name, correlation_id=correlation_id)
+    ack: PubAck = await broker.publish(
+        body, subject, headers=headers, stream=stream_name, correlation_id=correlation_id
+    )
+    return ack
+
+
 async def publish_event(
     broker: NatsBroker,
     subject: str,
@@ -176,17 +234,20 @@ async def publish_event(
     stream_name: str,
     attempt: str | None = None,
     headers: dict[str, str] | None = None,
-) -> PubAck:
-    """Publish to JetStream with a deterministic Nats-Msg-Id; a repeat inside the window is dropped."""
+    publishers: Mapping[str, LogicPublisher] | None = None,
+) -> PubAck | None:
+    """Publish to JetStream with a deterministic Nats-Msg-Id; a repeat inside the window is dropped (the PubAck
+    says `duplicate`; FastStream's in-memory test broker answers None)."""
     all_headers = {"Nats-Msg-Id": message_id(subject, event.snapshot_id, attempt), **(headers or {})}
-    ack: PubAck = await broker.publish(
+    return await publish_raw(
+        broker,
         event.model_dump_json(),
         subject,
         headers=all_headers,
-        stream=stream_name,
+        stream_name=stream_name,
+        publishers=publishers,
         correlation_id=event.run_id,
     )
-    return ack
 
 
 class StreamConfigError(SynoError):

@@ -14,13 +14,14 @@ from typing import Any, Generic, TypeVar
 import asyncpg
 from faststream import AckPolicy, FastStream
 from faststream.nats import JStream, NatsBroker, NatsMessage, PullSub
+from faststream.nats.publisher.usecase import LogicPublisher
 
-from syno_shared import bus, db, deadletter, health, migrate
+from syno_shared import access, bus, db, deadletter, health, migrate
 from syno_shared.errors import SynoError
-from syno_shared.events import Stage
+from syno_shared.events import Event, Stage
 from syno_shared.logging import configure_logging, get_logger, redact_url
 from syno_shared.settings import Settings
-from syno_shared.stage import StageContext, dead_letter_from_advisory, reconcile_outbox
+from syno_shared.stage import StageContext, dead_letter_from_advisory, event_decoder, reconcile_outbox
 from syno_shared.telemetry import Telemetry, setup_telemetry
 
 Handler = Callable[..., Awaitable[None]]
@@ -43,6 +44,8 @@ class Service(Generic[SettingsT]):
     pool_holder: list[asyncpg.Pool] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)
     """Facts the service adds to its health report (ingestion: `is_paused`, `files_waiting`)."""
+    publishers: dict[str, LogicPublisher] = field(default_factory=dict)
+    """Its typed publishers by subject (build_service declares them): its events leave through these."""
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -58,6 +61,7 @@ class Service(Generic[SettingsT]):
             pool=self.pool,
             stream_name=self.settings.stream_name,
             max_deliver=self.settings.max_deliver,
+            publishers=self.publishers,
         )
 
     def subscriber(
@@ -68,6 +72,7 @@ class Service(Generic[SettingsT]):
         stream: JStream | None = None,
         ack_wait: float = bus.ACK_WAIT_SECONDS,
         max_workers: int = 1,
+        event: type[Event] | None = None,
     ) -> Callable[[Handler], Any]:
         """A durable pull consumer named after the service, sharing work across replicas.
 
@@ -75,8 +80,21 @@ class Service(Generic[SettingsT]):
         (spaced by the handler), on the event stream unless another `stream` is given. On the event
         stream, the consumer's max-deliveries advisories are consumed too: a message whose worker died on
         every delivery is dead-lettered and reported, never silently dropped.
+
+        With an `event` model the handler takes the typed event (`stage.event_decoder`: a malformed body is
+        reported once and rejected) and the subscription is part of the AsyncAPI document; a handler that
+        parses its own body (forecast's work queue) stays out of the event contract.
         """
         durable = f"syno-{self.name}" + (f"-{durable_suffix}" if durable_suffix else "")
+        typed: dict[str, Any] = (
+            {
+                "decoder": event_decoder(lambda: self.context, event),
+                "title": f"{subject}:to:{durable}",
+                "description": f"{durable} consumes {event.__name__}: {event.__doc__}",
+            }
+            if event is not None
+            else {"include_in_schema": False}
+        )
         decorator: Callable[[Handler], Any] = self.broker.subscriber(
             subject,
             stream=stream or bus.stream(self.settings.stream_name),
@@ -86,6 +104,7 @@ class Service(Generic[SettingsT]):
             ack_policy=AckPolicy.NACK_ON_ERROR,
             max_workers=max_workers,
             inbox_prefix=bus.pull_inbox_prefix(self.settings.nats_user),  # the only inbox its NATS user may read
+            **typed,
         )
         if stream is None:
             self._watch_max_deliveries(durable)
@@ -103,6 +122,7 @@ class Service(Generic[SettingsT]):
             config=bus.consumer_config(advisories, self.settings.max_deliver),
             ack_policy=AckPolicy.NACK_ON_ERROR,
             inbox_prefix=bus.pull_inbox_prefix(self.settings.nats_user),
+            include_in_schema=False,  # NATS' own advisory, not one of our events
         )
         async def on_max_deliveries(message: NatsMessage) -> None:
             await dead_letter_from_advisory(self.context, message.body)
@@ -173,6 +193,7 @@ def build_service(name: Stage, settings: SettingsT) -> tuple[FastStream, Service
         meter_provider=telemetry.meter_provider,
     )
     service = Service(name=name, settings=settings, broker=broker, telemetry=telemetry)
+    service.publishers.update(bus.declare_publishers(broker, access.service_bus(name).publishes, name))
     app = FastStream(broker)
     pg_dsn = settings.pg_dsn
 

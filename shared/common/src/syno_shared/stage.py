@@ -23,14 +23,15 @@ from typing import Any, TypeVar
 
 import asyncpg
 import nats.js.errors
-from faststream.exceptions import NackMessage
+from faststream.exceptions import NackMessage, RejectMessage
 from faststream.nats import NatsBroker, NatsMessage
+from faststream.nats.publisher.usecase import LogicPublisher
 from opentelemetry import trace
 from pydantic import BaseModel, ValidationError
 
-from syno_shared import bus, db, deadletter, faults
+from syno_shared import bus, db, deadletter, faults, telemetry
 from syno_shared.errors import SynoError
-from syno_shared.events import Event, PipelineFailed, Stage
+from syno_shared.events import Event, PipelineFailed, Stage, snapshot_or_unknown
 from syno_shared.logging import get_logger, redact_text
 
 tracer = trace.get_tracer("syno.stage")
@@ -55,6 +56,8 @@ class StageContext:
     pool: asyncpg.Pool
     stream_name: str
     max_deliver: int
+    publishers: Mapping[str, LogicPublisher] = field(default_factory=dict)
+    """The service's typed publishers by subject (bus.declare_publishers): events leave through them."""
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,10 @@ class StageInput:
     @property
     def is_forced(self) -> bool:
         return bus.FORCE_HEADER in self.replay
+
+    @property
+    def is_rehearsal(self) -> bool:
+        return bus.REHEARSAL_HEADER in self.replay
 
 
 @dataclass(frozen=True)
@@ -109,7 +116,8 @@ def message_delivery(message: NatsMessage) -> int:
 def replay_headers(headers: Mapping[str, str], sequence: int | None) -> dict[str, str]:
     """The replay headers to carry downstream. A forced message without an attempt (a person's `nats pub`
     with only Syno-Force) gets one from its stream sequence, so every event it causes has a new id."""
-    replay = {key: value for key, value in headers.items() if key in (bus.FORCE_HEADER, bus.ATTEMPT_HEADER)}
+    carried = (bus.FORCE_HEADER, bus.ATTEMPT_HEADER, bus.REHEARSAL_HEADER)
+    replay = {key: value for key, value in headers.items() if key in carried}
     if bus.FORCE_HEADER in replay and bus.ATTEMPT_HEADER not in replay:
         replay[bus.ATTEMPT_HEADER] = f"force-{sequence}"
     return replay
@@ -131,7 +139,7 @@ async def publish_failure(
     """One pipeline.failed per failed input: its message id names the input, so distinct failures never collide."""
     failure = PipelineFailed(
         run_id=stage_input.run_id,
-        snapshot_id=stage_input.snapshot_id,
+        snapshot_id=snapshot_or_unknown(stage_input.snapshot_id),
         stage=context.stage,
         reason_code=error.code,
         message=redact_text(error.message),  # it goes to chat: no password an exception may quote
@@ -140,7 +148,12 @@ async def publish_failure(
     )
     attempt = f"{context.stage}:{stage_input.reference}"
     await bus.publish_event(
-        context.broker, bus.PIPELINE_FAILED, failure, stream_name=context.stream_name, attempt=attempt
+        context.broker,
+        bus.PIPELINE_FAILED,
+        failure,
+        stream_name=context.stream_name,
+        attempt=attempt,
+        publishers=context.publishers,
     )
     return failure
 
@@ -166,11 +179,30 @@ async def parse_event(context: StageContext, model: type[EventT], message: NatsM
         return None
 
 
+def event_decoder(context: Callable[[], StageContext], model: type[EventT]) -> Callable[..., Awaitable[EventT]]:
+    """A subscriber's decoder: the body as `model`, so the handler takes the typed event (and the AsyncAPI document
+    shows its schema); a malformed body is reported once by `parse_event` and the message rejected, never retried."""
+
+    async def decode(message: NatsMessage, _original_decoder: Any) -> EventT:
+        event = await parse_event(context(), model, message)
+        if event is None:
+            raise RejectMessage
+        return event
+
+    return decode
+
+
 async def run_stage_input(
     context: StageContext, *, stage_input: StageInput, work: Callable[[], Awaitable[StageOutcome]]
 ) -> StageOutcome | RetryLater | StageFailed | None:
     """Do `work` once for the input: the outcome, a retry request, a final failure (reported), or None (skipped)."""
     log = get_logger().bind(stage=context.stage, run_id=stage_input.run_id, snapshot_id=stage_input.snapshot_id)
+    started = time.perf_counter()
+
+    def measured(outcome: str) -> None:
+        """The stage's duration, recorded the same way by all four stages (syno_stage_duration_seconds)."""
+        telemetry.STAGE_DURATION.record(time.perf_counter() - started, {"stage": context.stage, "outcome": outcome})
+
     if not stage_input.is_forced:
         done = await db.completed_output(context.pool, snapshot_id=stage_input.snapshot_id, stage=context.stage)
         if done is not None:
@@ -182,6 +214,7 @@ async def run_stage_input(
                 context.pool, snapshot_id=stage_input.snapshot_id, stage=context.stage, status="succeeded"
             )
             log.info("stage_skipped", reason="already completed for this snapshot")
+            measured("skipped")
             return None
 
     stage_run_id = await db.stage_started(
@@ -191,7 +224,6 @@ async def run_stage_input(
         stage=context.stage,
         delivery=stage_input.delivery,
     )
-    started = time.perf_counter()
     with tracer.start_as_current_span(f"{context.stage}.run") as span:
         span.set_attribute("syno.run_id", stage_input.run_id)
         span.set_attribute("syno.snapshot_id", stage_input.snapshot_id)
@@ -204,6 +236,7 @@ async def run_stage_input(
             # transient: retried with a spaced delay, then reported. Never swallowed, and the
             # stage_runs row is closed whatever was raised (a cancellation included).
             if not isinstance(raised, Exception):
+                measured("interrupted")
                 await _close_quietly(context, stage_run_id, "failed", "interrupted", type(raised).__name__)
                 raise
             error = raised if isinstance(raised, SynoError) else unexpected_error(raised)
@@ -223,12 +256,14 @@ async def run_stage_input(
                 is_final=is_final,
                 exc_info=not isinstance(raised, SynoError),
             )
+            measured("failed" if is_final else "retrying")
             if not is_final:
                 return RetryLater(delay=bus.retry_delay(stage_input.delivery), error=error)
             await publish_failure(context, stage_input=stage_input, error=error)
             return StageFailed(error)
 
     await db.stage_finished(context.pool, stage_run_id, status="succeeded", rows=outcome.rows, details=outcome.details)
+    measured("succeeded")
     recorded = await db.completed_output(context.pool, snapshot_id=stage_input.snapshot_id, stage=context.stage)
     if recorded is None:
         raise RuntimeError(f"{context.stage} finished without recording its completion (db.record_completion)")
@@ -241,11 +276,13 @@ async def run_stage_input(
 
 async def publish_completion(context: StageContext, completion: db.Completion) -> None:
     """Publish a recorded completion's event (the outbox row) and mark it published."""
-    ack = await context.broker.publish(
+    ack = await bus.publish_raw(
+        context.broker,
         completion.event_json,
         completion.subject,
         headers={"Nats-Msg-Id": completion.message_id, **completion.headers},
-        stream=context.stream_name,
+        stream_name=context.stream_name,
+        publishers=context.publishers,
     )
     if ack is not None and getattr(ack, "duplicate", False):
         get_logger().info("completion_already_published", message_id=completion.message_id)
@@ -375,7 +412,7 @@ async def dead_letter_from_advisory(context: StageContext, advisory: bytes) -> N
     event = event if isinstance(event, dict) else {}
     stage_input = StageInput(
         run_id=str(event.get("run_id", "unknown")),
-        snapshot_id=str(event.get("snapshot_id", "unknown")),
+        snapshot_id=snapshot_or_unknown(event.get("snapshot_id")),
         reference=f"{subject}:{sequence}",
         delivery=deliveries,
     )
