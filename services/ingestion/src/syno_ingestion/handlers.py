@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from syno_ingestion.ingest import FileOutcome, files_counter, ingest_file
+from syno_ingestion.pause import PauseSwitch
 from syno_ingestion.settings import IngestionService
 from syno_ingestion.share import FileState, StabilityTracker, display_name, list_share, sweep_work
 from syno_shared import bus
@@ -70,10 +71,11 @@ async def watch_share(service: IngestionService, heartbeat: list[float]) -> None
     # One watcher per share: whatever work folders exist now were left by a process that died mid-file.
     swept = await asyncio.to_thread(sweep_work, service.settings.data_dir, 0.0)
     log.info("watching_share", poll_seconds=settings.poll_seconds, stable_polls=settings.stable_polls, swept=len(swept))
+    paused = PauseSwitch(service)  # `syno pause ingestion`: every replica obeys it
     while True:
         listing = await asyncio.to_thread(list_share, raw_dir)
         heartbeat[0] = time.time()
-        for path in tracker.observe(listing):
+        for path in await paused.admit(listing, offer=tracker.observe, forget=tracker.forget):
             tracker.forget([path])  # seen again after `stable_polls` more polls if it stays on the share
             pending = retries.get(path)
             if (pending is not None and time.monotonic() < pending.not_before) or given_up.get(path) == listing[path]:

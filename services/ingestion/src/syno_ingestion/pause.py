@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Final, Protocol
+from typing import Final
 
 import nats.errors
 
@@ -27,14 +27,6 @@ COMPONENT: Final = "ingestion"
 CHECK_EVERY_SECONDS: Final = 1.0
 REMIND_EVERY_SECONDS: Final = 300.0
 _BUS_ERRORS: Final = (nats.errors.Error, TimeoutError, OSError)
-
-
-class Offering(Protocol):
-    """What the watcher offers files with (share.ShareWatch): files ready to take, and forgetting them."""
-
-    def ready(self, listing: Mapping[Path, FileState]) -> list[Path]: ...
-
-    def forget(self, paths: Iterable[Path]) -> None: ...
 
 
 class PauseSwitch:
@@ -64,15 +56,21 @@ class PauseSwitch:
         self.state = state
         return state
 
-    async def admit(self, offering: Offering, listing: Mapping[Path, FileState]) -> list[Path]:
-        """The files to take now: those the watcher offers, or none while paused (they are forgotten, so they
-        are offered again, once seen stable, after the resume)."""
-        ready = offering.ready(listing)
+    async def admit(
+        self,
+        listing: Mapping[Path, FileState],
+        *,
+        offer: Callable[[Mapping[Path, FileState]], list[Path]],
+        forget: Callable[[Iterable[Path]], None],
+    ) -> list[Path]:
+        """The files to take now: those the watcher offers (`offer`), or none while paused (they are forgotten, so
+        they are offered again, once seen stable, after the resume)."""
+        ready = offer(listing)
         is_paused = (await self.current()).is_paused
         self.service.details.update(is_paused=is_paused, files_waiting=len(listing) if is_paused else 0)
         if not is_paused:
             return ready
-        offering.forget(ready)
+        forget(ready)
         if time.monotonic() - self._reminded_at >= REMIND_EVERY_SECONDS:
             get_logger().warning("ingestion_still_paused", files_waiting=len(listing), reason=self.state.reason)
             self._reminded_at = time.monotonic()
