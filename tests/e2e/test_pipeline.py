@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import http.server
 import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+from typing import ClassVar
 
 import asyncpg
 import polars as pl
@@ -82,8 +85,12 @@ def _syno_run_from_stage(
     workbook: Path, stage: str, endpoints: Endpoints, data_dir: Path
 ) -> subprocess.CompletedProcess[str]:
     """`syno run PATH --from-stage STAGE` against the running deployment, as an operator types it."""
+    return _syno(["run", str(workbook), "--from-stage", stage, "--json", "--timeout", "300"], endpoints, data_dir)
+
+
+def _syno(args: list[str], endpoints: Endpoints, data_dir: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "syno_cli", "run", str(workbook), "--from-stage", stage, "--json", "--timeout", "300"],
+        [sys.executable, "-m", "syno_cli", *args],
         env={
             **os.environ,
             "SYNO_NATS_URL": endpoints.nats_url,
@@ -94,6 +101,31 @@ def _syno_run_from_stage(
         text=True,
         timeout=360,
     )
+
+
+async def _published_snapshot(dsn: str) -> str | None:
+    connection = await asyncpg.connect(dsn)
+    try:
+        value = await connection.fetchval(
+            "select snapshot_id from ops.published_snapshot order by publication_id desc limit 1"
+        )
+    finally:
+        await connection.close()
+    return str(value) if value is not None else None
+
+
+class Chat(http.server.BaseHTTPRequestHandler):
+    """A chat webhook (apprise json://) that keeps what it was sent."""
+
+    bodies: ClassVar[list[bytes]] = []
+
+    def do_POST(self) -> None:
+        Chat.bodies.append(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        return None
 
 
 async def _svr_rm_mart(dsn: str) -> pl.DataFrame:
@@ -123,6 +155,13 @@ def test_dropped_workbook_reaches_activation_with_right_marts_and_one_trace(
     request.addfinalizer(server.shutdown)
     monkeypatch.setenv("SYNO_OTLP_ENDPOINT", f"http://127.0.0.1:{server.server_port}")
     monkeypatch.setenv("SYNO_INGESTION__POLL_SECONDS", "0.3")
+    chat = Chat
+    chat.bodies.clear()
+    chat_server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Chat)
+    threading.Thread(target=chat_server.serve_forever, daemon=True).start()
+    request.addfinalizer(chat_server.server_close)
+    request.addfinalizer(chat_server.shutdown)
+    monkeypatch.setenv("SYNO_ACTIVATION__NOTIFY_URLS", f'["json://127.0.0.1:{chat_server.server_port}/chat"]')
     settings = Settings(data_dir=data_dir)
     spec = SampleSpec(years=(2023, 2024), rows_per_year=4000, seed=11, unmapped_share=0.0)
     report = write_workbook(tmp_path / "Sell-out 2024 (final).xlsx", spec, data_dir / "mapping_table")
@@ -141,6 +180,11 @@ def test_dropped_workbook_reaches_activation_with_right_marts_and_one_trace(
         rerun = _syno_run_from_stage(workbook, "forecast", endpoints, data_dir)
         runs_after = asyncio.run(_stage_runs(endpoints.pg_dsn, snapshot_id))
         rows_after_rerun = asyncio.run(_count_rows(endpoints.pg_dsn, snapshot_id))
+        # A rehearsal on the running services: every stage answers, nothing is published or sent.
+        sent_before_smoke = len(chat.bodies)
+        smoke = _syno(["smoke", "--rows-per-year", "1500", "--timeout", "300"], endpoints, data_dir)
+        sent_after_smoke = len(chat.bodies)
+        published_after_smoke = asyncio.run(_published_snapshot(endpoints.pg_dsn))
     logs = {p.name: p.read_text()[-3000:] for p in (tmp_path / "logs").glob("*.log")}
     assert status == "succeeded", (events.get(bus.PIPELINE_FAILED), logs)
     assert set(events) >= {bus.WORKBOOK_LANDED, bus.MARTS_READY, bus.FORECAST_PUBLISHED, bus.ACTIVATION_COMPLETED}
@@ -153,6 +197,10 @@ def test_dropped_workbook_reaches_activation_with_right_marts_and_one_trace(
     assert runs_after["forecast"] == runs_before["forecast"] + 1
     assert runs_after["activation"] == runs_before["activation"] + 1
     assert rows_after_rerun == rows_before
+    assert smoke.returncode == 0, smoke.stderr[-3000:]
+    assert "smoke passed" in smoke.stderr
+    assert published_after_smoke == snapshot_id
+    assert sent_before_smoke >= 1 and sent_after_smoke == sent_before_smoke  # the run's summary; none for smoke
     assert rows_before["raw"] == report.truth.height
     assert rows_before["storylines_with_forecast"] > 0  # regional forecasts reach the storylines
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import pydantic
 import pytest
 
 from syno_shared import bus
+from syno_shared.errors import InputRejected
 from syno_shared.events import (
     SCHEMA_VERSION,
     ActivationCompleted,
@@ -20,6 +22,7 @@ from syno_shared.events import (
     SheetLanded,
     SnapshotDelta,
     WorkbookLanded,
+    resolve_inside,
     snapshot_or_unknown,
     workbook_facts,
 )
@@ -147,3 +150,20 @@ def test_a_failure_from_an_input_without_a_valid_snapshot_says_unknown() -> None
         input_reference="workbook.landed:7",
     )
     assert failure.snapshot_id == "unknown"
+
+
+def test_a_path_that_leads_outside_the_data_folder_through_a_link_is_refused(tmp_path: Path) -> None:
+    """The event's text is checked on arrival (relative, no '..'); where it really leads, when a stage opens it."""
+    data_dir, outside = tmp_path / "data", tmp_path / "outside"
+    (data_dir / "processed").mkdir(parents=True)
+    outside.mkdir()
+    (outside / "secret.parquet").write_bytes(b"not yours")
+    (data_dir / "processed" / "sheet.parquet").write_bytes(b"PAR1")
+    (data_dir / "processed" / "planted").symlink_to(outside)
+
+    assert resolve_inside(data_dir, "processed/sheet.parquet") == (data_dir / "processed" / "sheet.parquet").resolve()
+    with pytest.raises(InputRejected, match="leads outside the data folder") as refused:
+        resolve_inside(data_dir, "processed/planted/secret.parquet")
+    assert refused.value.code == "path_outside_data"
+    with pytest.raises(ValueError, match="not a path inside the data folder"):
+        resolve_inside(data_dir, "../outside/secret.parquet")

@@ -76,6 +76,13 @@ def test_the_first_snapshot_is_published() -> None:
     assert publication(SnapshotAge(None, NOON), None, is_forced=False) == "published"
 
 
+def test_a_rehearsal_is_never_published_however_new_or_forced() -> None:
+    newer = SnapshotAge(date(2030, 1, 1), NOON)
+    for published in (None, SnapshotAge(date(2024, 11, 20), NOON)):
+        for is_forced in (False, True):
+            assert publication(newer, published, is_forced=is_forced, is_rehearsal=True) == "rehearsal"
+
+
 def test_retention_keeps_the_published_build_the_last_published_and_the_last_passed() -> None:
     """keep=2: of six builds, the published one, the two last published and the two last passed stay."""
     hour = timedelta(hours=1)

@@ -9,6 +9,7 @@ from typing import Any, TypedDict
 
 import asyncpg
 
+from syno_shared import bus
 from syno_shared.events import WorkbookLanded
 
 
@@ -35,10 +36,11 @@ async def find_snapshot(pool: asyncpg.Pool, snapshot_id: str) -> SnapshotRow | N
 
 
 async def previous_snapshot(pool: asyncpg.Pool) -> dict[str, Any] | None:
-    """The latest accepted snapshot, shaped for `validation.snapshot_delta`."""
+    """The latest accepted snapshot, shaped for `validation.snapshot_delta`; never a rehearsal's (`syno smoke`)."""
     row = await pool.fetchrow(
         "select snapshot_id, size_bytes, sheets::text as sheets from ops.ingestion_manifest"
-        " order by accepted_at desc limit 1"
+        " where not starts_with(file_name, $1) order by accepted_at desc limit 1",
+        bus.REHEARSAL_FILE_PREFIX,
     )
     if row is None:
         return None

@@ -11,7 +11,9 @@ import polars as pl
 from syno_shared import events
 from syno_shared.errors import QualityGateFailed
 from syno_shared.events import (
+    PUBLISHED,
     MartsReady,
+    Publication,
     QualityFacts,
     QualityGateResult,
     UnconvertibleValue,
@@ -21,7 +23,6 @@ from syno_shared.events import (
 from syno_shared.quarters import latest_complete_quarter
 from syno_transform.cleaning import CleanResult
 from syno_transform.dbt_runner import DbtBuild
-from syno_transform.snapshots import Publication
 
 TOP_VALUES: Final = 20  # unmapped values and unconvertible cells carried on marts.ready (all are in ops)
 BLANK: Final = "(blank)"  # how an empty cell is shown among the unmapped values
@@ -98,7 +99,7 @@ def marts_ready(
         run_id=landed.run_id,
         snapshot_id=landed.snapshot_id,
         marts_schema=build.marts_schema,
-        is_published=publication != "kept_aside_older",
+        is_published=publication in PUBLISHED,
         publication=publication,
         dbt_invocation_id=build.invocation_id,
         models_built=build.models_built,

@@ -12,7 +12,9 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Final, Literal
+from typing import Final
+
+from syno_shared.events import Publication
 
 STABLE_SCHEMA: Final = "marts"
 """The schema BI tools read: one view per mart, over the published build."""
@@ -20,8 +22,6 @@ LAYERS: Final = ("staging", "intermediate", "marts")
 """The schemas of one build, in dbt's order (dbt_project.yml gives each folder its schema)."""
 BUILD_ID = re.compile(r"^b_[0-9a-f]{12}_[0-9a-f]{8}$")
 _HEX12 = re.compile(r"^[0-9a-f]{12}")
-
-Publication = Literal["published", "kept_aside_older", "published_forced"]
 
 
 def new_build_id(snapshot_id: str, token: str | None = None) -> str:
@@ -50,8 +50,13 @@ class SnapshotAge:
         return (self.data_freshness or date.min, self.landed_at) < (other.data_freshness or date.min, other.landed_at)
 
 
-def publication(candidate: SnapshotAge, published: SnapshotAge | None, *, is_forced: bool) -> Publication:
-    """Newest data wins: a snapshot older than the published one is kept aside, unless an operator forced it."""
+def publication(
+    candidate: SnapshotAge, published: SnapshotAge | None, *, is_forced: bool, is_rehearsal: bool = False
+) -> Publication:
+    """Newest data wins: a snapshot older than the published one is kept aside, unless an operator forced it.
+    A rehearsal (`syno smoke`) is never published."""
+    if is_rehearsal:
+        return "rehearsal"
     if published is None or not candidate.is_older_than(published):
         return "published"
     return "published_forced" if is_forced else "kept_aside_older"

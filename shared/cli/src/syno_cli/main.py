@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from syno_cli import check as deployment_check
-from syno_cli import dlq, operations, pipeline, publish, servers, status
+from syno_cli import dlq, operations, pipeline, publish, servers, smoke, status
 from syno_cli import metabase as metabase_cli
 from syno_cli import replay as replays
 from syno_shared import bus
@@ -39,17 +39,7 @@ app.command("status")(status.status)
 app.command()(publish.publish)
 app.command()(operations.pause)
 app.command()(operations.resume)
-
-
-def require_mapping_tables(settings: Settings) -> None:
-    """One line naming the setting to fix, not a traceback from deep inside a service."""
-    folder = settings.mapping_table_dir
-    if not folder.is_dir() or not any(folder.glob("*.csv")):
-        err.print(
-            f"[red]no mapping tables in {folder}[/]: set SYNO_MAPPING_DIR (or SYNO_DATA_DIR) to the folder holding "
-            "the business's CSVs (Mapped_Countries_with_Regions.csv, exchange_rates.csv, product_rules.csv, ...)"
-        )
-        raise typer.Exit(2)
+app.command()(smoke.smoke)
 
 
 @app.command()
@@ -94,7 +84,7 @@ def run(
     if from_stage is not None and (settings.nats_url is None or settings.pg_dsn is None):
         err.print("[red]--from-stage reruns a workbook a deployment has seen[/]: set SYNO_NATS_URL and SYNO_PG_DSN")
         raise typer.Exit(2)
-    require_mapping_tables(settings)
+    pipeline.require_mapping_tables(settings)
     result = pipeline.run_pipeline(settings, path, timeout=timeout, with_services=services, from_stage=from_stage)
     if result["status"] == "no_event":
         err.print(
@@ -132,7 +122,7 @@ def demo(
     from syno_sample.workbook import SampleSpec, write_workbook
 
     settings = Settings()
-    require_mapping_tables(settings)
+    pipeline.require_mapping_tables(settings)
     out = settings.data_dir / "sample" / "syno-sample.xlsx"
     with err.status("generating a 2-year sample workbook..."):
         report = write_workbook(out, SampleSpec(rows_per_year=rows_per_year), settings.mapping_table_dir)

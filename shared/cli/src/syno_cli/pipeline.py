@@ -20,13 +20,17 @@ from pathlib import Path
 from typing import Any
 
 import nats
+import typer
 from nats.aio.msg import Msg
+from rich.console import Console
 
 from syno_cli import replay as replays
 from syno_shared import access, bus
 from syno_shared.embedded import Endpoints, embedded_runtime
 from syno_shared.fingerprint import file_sha256
 from syno_shared.settings import Settings
+
+err = Console(stderr=True)
 
 SERVICES = ("ingestion", "transform", "forecast", "activation")
 STAGE_INPUTS = {"transform": bus.WORKBOOK_LANDED, "forecast": bus.MARTS_READY, "activation": bus.FORECAST_PUBLISHED}
@@ -274,3 +278,14 @@ def summarise(
             "cohorts": forecast.get("cohorts", []),
         },
     }
+
+
+def require_mapping_tables(settings: Settings) -> None:
+    """One line naming the setting to fix, not a traceback from deep inside a service."""
+    folder = settings.mapping_table_dir
+    if not folder.is_dir() or not any(folder.glob("*.csv")):
+        err.print(
+            f"[red]no mapping tables in {folder}[/]: set SYNO_MAPPING_DIR (or SYNO_DATA_DIR) to the folder holding "
+            "the business's CSVs (Mapped_Countries_with_Regions.csv, exchange_rates.csv, product_rules.csv, ...)"
+        )
+        raise typer.Exit(2)

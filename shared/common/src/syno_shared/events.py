@@ -9,14 +9,19 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from syno_shared.errors import InputRejected
+
 SCHEMA_VERSION = 2  # 2: facts carried downstream (workbook, quality), no stage reads another's tables
 
 Stage = Literal["ingestion", "transform", "forecast", "activation"]
+Publication = Literal["published", "kept_aside_older", "published_forced", "rehearsal"]
+PUBLISHED: tuple[Publication, ...] = ("published", "published_forced")
+"""The publications after which the stable names show the snapshot; 'kept_aside_older' and 'rehearsal' never."""
 
 
 SNAPSHOT_ID_PATTERN = r"^[0-9a-f]{64}$"  # sha256 of the file, lower-case hex
@@ -63,6 +68,15 @@ def relative_inside(path: str) -> str:
     if parts.is_absolute() or ".." in parts.parts or not path.strip():
         raise ValueError(f"{path!r} is not a path inside the data folder (relative, no '..')")
     return path
+
+
+def resolve_inside(data_dir: Path, path: str) -> Path:
+    """Where a path an event carries really leads, links followed: refused unless it stays in `data_dir`
+    (a link planted in the data folder must not lead a stage outside it)."""
+    resolved = (data_dir / relative_inside(path)).resolve()
+    if not resolved.is_relative_to(data_dir.resolve()):
+        raise InputRejected(f"{path!r} leads outside the data folder (to {resolved})", code="path_outside_data")
+    return resolved
 
 
 class SheetLanded(BaseModel):
@@ -194,9 +208,10 @@ class MartsReady(Event):
         default=True,
         description="Whether the stable mart names now show this snapshot (False: older than the published one).",
     )
-    publication: Literal["published", "kept_aside_older", "published_forced"] = Field(
+    publication: Publication = Field(
         default="published",
-        description="What happened: 'published', 'kept_aside_older' (newest data wins) or 'published_forced'.",
+        description="What happened: 'published', 'kept_aside_older' (newest data wins), 'published_forced' or "
+        "'rehearsal' (`syno smoke`: built and checked aside, never published).",
     )
     dbt_invocation_id: str = Field(description="dbt's invocation id for the build.")
     models_built: list[str] = Field(description="dbt models built (unique ids).")
@@ -245,11 +260,17 @@ class ForecastPublished(Event):
         pattern=SCHEMA_NAME_PATTERN,
         description="Schema of the snapshot's marts the forecast was trained on (from marts.ready).",
     )
-    publication: Literal["published", "kept_aside_older", "published_forced"] = Field(
+    publication: Publication = Field(
         default="published",
         description="Whether the dashboards show this snapshot (from marts.ready), so the summary can say so.",
     )
     artifact_path: str | None = Field(default=None, description="Artifacts folder relative to SYNO_DATA_DIR.")
+
+    @field_validator("artifact_path")
+    @classmethod
+    def _artifacts_inside_the_data_folder(cls, path: str | None) -> str | None:
+        return relative_inside(path) if path is not None else None
+
     workbook: WorkbookFacts = Field(description="The file the snapshot came from, carried from marts.ready.")
     quality: QualityFacts = Field(description="The snapshot's quality, carried from marts.ready.")
 
