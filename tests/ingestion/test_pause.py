@@ -20,7 +20,7 @@ import pytest
 from syno_ingestion.main import create_app
 from syno_ingestion.settings import IngestionOptions, IngestionSettings
 from syno_sample.workbook import SampleSpec, write_workbook
-from syno_shared import bus
+from syno_shared import bus, health
 
 pytestmark = pytest.mark.integration
 
@@ -67,8 +67,14 @@ async def until(condition: Any, seconds: float = 60.0) -> None:
 
 
 async def test_a_file_dropped_while_paused_stays_and_goes_through_after_resume(
-    nats_url: str, isolated_pg_dsn: str, data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    nats_url: str,
+    isolated_pg_dsn: str,
+    data_dir: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setenv("SYNO_HEALTH_DIR", str(tmp_path))  # where the service writes its health report
     workbook = tmp_path / "sell-out.xlsx"
     write_workbook(workbook, SampleSpec(years=(2024,), rows_per_year=300, seed=5), data_dir / "mapping_table")
     settings = IngestionSettings(
@@ -86,6 +92,11 @@ async def test_a_file_dropped_while_paused_stays_and_goes_through_after_resume(
             return (await heartbeat_details(isolated_pg_dsn)).get("is_paused") is True
 
         await until(says_paused)  # the heartbeat carries the pause (written every 5 s)
+
+        async def health_says_paused() -> bool:
+            return health.is_healthy("ingestion")[1].startswith("reaches NATS and PostgreSQL; paused")
+
+        await until(health_says_paused, 30)  # and so does the health report (every 10 s)
         shutil.copyfile(workbook, dropped)
         before = dropped.stat()
         await asyncio.sleep(4.0)  # twenty polls: the file is seen stable many times over, and never taken

@@ -63,7 +63,13 @@ async def check(service: Any) -> dict[str, Any]:
         is_postgres_ok = True
     except Exception:  # any failure to answer within 5 s is "not reachable"
         is_postgres_ok = False
-    return {"service": service.name, "is_nats_ok": is_nats_ok, "is_postgres_ok": is_postgres_ok, "at": time.time()}
+    return {
+        **service.details,  # what the service adds (ingestion: is_paused, files_waiting)
+        "service": service.name,
+        "is_nats_ok": is_nats_ok,
+        "is_postgres_ok": is_postgres_ok,
+        "at": time.time(),
+    }
 
 
 async def dead_letters_waiting(service: Any) -> int | None:
@@ -117,7 +123,8 @@ def is_healthy(service: str, now: float | None = None) -> tuple[bool, str]:
         return False, f"health report is {age:.0f} s old"
     if not (result.get("is_nats_ok") and result.get("is_postgres_ok")):
         return False, f"reaches NATS: {result.get('is_nats_ok')}, PostgreSQL: {result.get('is_postgres_ok')}"
-    return True, "reaches NATS and PostgreSQL"
+    paused = f"; paused, {result.get('files_waiting', 0)} file(s) waiting" if result.get("is_paused") else ""
+    return True, f"reaches NATS and PostgreSQL{paused}"
 
 
 def main() -> None:
