@@ -167,3 +167,21 @@ def test_a_path_that_leads_outside_the_data_folder_through_a_link_is_refused(tmp
     assert refused.value.code == "path_outside_data"
     with pytest.raises(ValueError, match="not a path inside the data folder"):
         resolve_inside(data_dir, "../outside/secret.parquet")
+
+
+@pytest.mark.parametrize("schema", ['marts"; drop table raw.sales_lines; --', "Marts", "1marts", "a" * 64, "b.marts"])
+def test_a_marts_schema_that_is_no_plain_identifier_is_refused(schema: str) -> None:
+    """The schema a reader is pinned to goes into SQL (quoted): only plain lower-case identifiers are accepted."""
+    ready = MartsReady(
+        run_id="r",
+        snapshot_id=SNAPSHOT,
+        dbt_invocation_id="inv",
+        models_built=[],
+        mart_rows={},
+        workbook=workbook_facts(landed()),
+        quality=QualityFacts(rows_loaded=10, tests_passed=3, tests_warned=0, tests_failed=0),
+        data_freshness=date(2024, 11, 14),
+        latest_complete_quarter=date(2024, 7, 1),
+    )
+    with pytest.raises(pydantic.ValidationError, match="marts_schema"):
+        MartsReady.model_validate({**json.loads(ready.model_dump_json()), "marts_schema": schema})
