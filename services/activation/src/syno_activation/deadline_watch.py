@@ -37,7 +37,7 @@ from syno_activation.deadlines import (
 from syno_activation.deliverer import Channels, Delivered, deliver
 from syno_activation.outbox import OutboxEntry, enqueue, message_entries
 from syno_activation.settings import ActivationService
-from syno_shared import deadletter
+from syno_shared import bus, deadletter
 from syno_shared.logging import get_logger
 from syno_shared.schedules import Schedule
 
@@ -66,7 +66,9 @@ LAST_LANDED = """
 select snapshot_id, run_id, completed_at as landed_at, coalesce(output_event->>'file_name', '?') as file_name,
        exists (select from ops.stage_completions a where a.snapshot_id = c.snapshot_id and a.stage = 'activation')
            as is_activated
-from ops.stage_completions c where stage = 'ingestion' order by completed_at desc limit 1
+from ops.stage_completions c
+where stage = 'ingestion' and not starts_with(coalesce(output_event->>'file_name', ''), $1)  -- not `syno smoke`'s
+order by completed_at desc limit 1
 """
 
 
@@ -126,7 +128,7 @@ async def read_facts(
     open_snapshots = [alert.occurrence for alert in open_alerts if alert.deadline == "workbook_not_activated"]
     since = now - timedelta(hours=options.lookback_hours)
     landed = [_landed(record) for record in await connection.fetch(LANDED, since, open_snapshots)]
-    last = await connection.fetchrow(LAST_LANDED)
+    last = await connection.fetchrow(LAST_LANDED, bus.REHEARSAL_FILE_PREFIX)
     beats = await connection.fetch("select component, instance, beat_at from ops.heartbeats")
     return Facts(
         landed=landed,
