@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import date
 
+from syno_activation.accuracy import AccuracyDrop
 from syno_activation.summary import Link, RunSummary
 from syno_shared.events import (
     CohortForecast,
@@ -68,6 +69,7 @@ SUMMARY = RunSummary(
         CohortForecast(cohort="customer", series_count=20, holdout_mape=40.0, holdout_smape=41.5,
                        baseline_smape=38.2, threshold_smape=30.0, is_threshold_met=False),
     ),
+    accuracy_drops=(AccuracyDrop("overall", 12.3, 5.0, date(2025, 7, 1), 5.0),),
     headlines=("SVR-RM T1: $1,200,000 (80%: $1,000,000 to $1,400,000), ets",),
     narrated_quarter=date(2025, 7, 1),
     opportunities=("FR / SVR-RM buyer: Cross-sell C2 to 3 SVR-RM buyers without C2. $21.0K at stake, "
@@ -105,6 +107,8 @@ Snapshot `9a8b7c6d5e4f`, run `run-42`. Published: the dashboards show this snaps
 - SVR-RM T1: $1,200,000 (80%: $1,000,000 to $1,400,000), ets
 - overall: 6 series, sMAPE 12.3% (seasonal naive 15.0%)
 - customer: 20 series, sMAPE 41.5% (seasonal naive 38.2%) **FLAGGED**: above the 30.0% limit
+- overall: accuracy got worse, sMAPE 12.3% against 5.0% in the previous published run (forecast for Q3 2025), \
+more than the 5.0-point margin
 
 [Trace in Grafana](http://grafana.local/explore?trace=abc) · [Sell-out](http://metabase.local/dashboard/3)"""
 

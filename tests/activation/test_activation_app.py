@@ -94,7 +94,7 @@ async def test_the_service_sends_what_a_crash_left_in_the_outbox_when_it_starts(
             snapshot_id="snap-crashed",
             kind="summary",
             message=Message(title="syno: forecasts", body="**Forecast**"),
-            channels=settings.activation.channels().notify_channels,
+            channels=settings.activation.channels().summary_channels,
         )
         async with pool.acquire() as connection, connection.transaction():
             await outbox.enqueue(connection, entries)  # committed, then the process died

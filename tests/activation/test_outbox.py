@@ -151,7 +151,7 @@ async def test_a_pending_row_left_by_a_crash_is_sent_once_by_the_sweep(pool: asy
         snapshot_id="snap-crashed",
         kind="summary",
         message=Message(title="syno: forecasts", body="**Forecast**"),
-        channels=channels.notify_channels,
+        channels=channels.summary_channels,
     )
     async with pool.acquire() as connection, connection.transaction():
         await outbox.enqueue(connection, entries)
@@ -209,7 +209,8 @@ async def test_a_row_whose_channel_is_no_longer_configured_fails_without_a_reque
 
     [item] = await deliver_due(pool, channel.settings().activation.channels())
 
-    assert (item.result.is_ok, item.result.detail) == (False, "channel json:0123 is no longer in notify_urls")
+    expected = "channel json:0123 is no longer among the summary targets"
+    assert (item.result.is_ok, item.result.detail) == (False, expected)
     assert (await outbox_rows(pool), channel.received()) == ([("summary", "failed", 1)], {})
 
 
@@ -231,7 +232,44 @@ def test_channels_name_each_url_by_scheme_and_hash_without_its_secrets() -> None
     urls = ["json://127.0.0.1:9/hooks/SECRET-a", "json://127.0.0.1:9/hooks/SECRET-b", "slack://T0/B0/SECRET-c"]
     channels = ActivationOptions(notify_urls=[SecretStr(url) for url in urls]).channels()
 
-    assert [channel.split(":")[0] for channel in channels.notify_channels] == ["json", "json", "slack"]
-    assert len(set(channels.notify_channels)) == 3 and not any("SECRET" in c for c in channels.notify_channels)
-    assert list(channels.notify_urls.values()) == urls
+    assert [channel.split(":")[0] for channel in channels.summary_channels] == ["json", "json", "slack"]
+    assert len(set(channels.summary_channels)) == 3 and not any("SECRET" in c for c in channels.summary_channels)
+    assert (list(channels.summary_urls.values()), list(channels.alert_urls.values())) == (urls, urls)
     assert (channels.metabase_channel, Channels().retry_delay(1), Channels().retry_delay(3)) == (None, 60.0, 240.0)
+
+
+async def test_summaries_go_only_to_summary_targets_and_alerts_only_to_alert_targets(
+    pool: asyncpg.Pool, channel: Channel
+) -> None:
+    """SYNO_ACTIVATION__SUMMARY_URLS and __ALERT_URLS split what notify_urls sends to both: the run summary reaches
+    team A only, the pipeline.failed alert team B only, and the notify URL (the fallback) neither."""
+    url = f"json://127.0.0.1:{channel.server.port}"
+    settings = ActivationSettings(
+        activation=ActivationOptions(
+            notify_urls=[SecretStr(url + N8N)],
+            summary_urls=[SecretStr(url + TEAM_A)],
+            alert_urls=[SecretStr(url + TEAM_B)],
+        )
+    )
+    service = local_service(pool, settings)
+
+    completed = await activate(service, EVENT)
+    await alert(service, FAILURE)
+
+    assert isinstance(completed.event, ActivationCompleted) and completed.event.notifications == [DELIVERED]
+    assert [(request.path, request.json["title"]) for request in channel.server.requests] == [
+        (TEAM_A, "syno: forecasts for Q4 2025 from sellout.xlsx"),
+        (TEAM_B, "syno: transform failed (dbt_test_failed)"),
+    ]
+    assert await outbox_rows(pool) == [("alert", "sent", 1), ("summary", "sent", 1)]
+
+
+def test_summary_and_alert_targets_fall_back_to_notify_urls_each_on_its_own() -> None:
+    """An existing deployment with notify_urls only keeps sending both there; setting alert_urls alone moves only
+    the alerts."""
+    notify, pager = "json://127.0.0.1:9/notify-SECRET", "json://127.0.0.1:9/pager-SECRET"
+    only_notify = ActivationOptions(notify_urls=[SecretStr(notify)]).channels()
+    with_pager = ActivationOptions(notify_urls=[SecretStr(notify)], alert_urls=[SecretStr(pager)]).channels()
+
+    assert (list(only_notify.summary_urls.values()), list(only_notify.alert_urls.values())) == ([notify], [notify])
+    assert (list(with_pager.summary_urls.values()), list(with_pager.alert_urls.values())) == ([notify], [pager])

@@ -34,15 +34,30 @@ _DATABASE_ERRORS: Final = (asyncpg.PostgresError, asyncpg.InterfaceError, OSErro
 class Channels:
     """Where outbox rows go, from the settings at the time of sending (never from the row)."""
 
-    notify_urls: Mapping[str, str] = field(default_factory=dict, repr=False)
-    """apprise URL by channel id (`delivery.channel_id`), in the configured order."""
+    summary_urls: Mapping[str, str] = field(default_factory=dict, repr=False)
+    """apprise URL by channel id (`delivery.channel_id`) for run summaries, in the configured order."""
+    alert_urls: Mapping[str, str] = field(default_factory=dict, repr=False)
+    """apprise URL by channel id for alerts (pipeline.failed, deadlines), in the configured order."""
     metabase: MetabaseConfig = field(default_factory=lambda: MetabaseConfig(mode="off"))
     max_attempts: int = 5
     retry_seconds: float = 60.0
 
     @property
+    def summary_channels(self) -> list[str]:
+        return list(self.summary_urls)
+
+    @property
+    def alert_channels(self) -> list[str]:
+        return list(self.alert_urls)
+
+    @property
     def notify_channels(self) -> list[str]:
-        return list(self.notify_urls)
+        """The alert channels, under the name callers used before summaries and alerts were routed apart."""
+        return self.alert_channels
+
+    def message_url(self, key: OutboxKey) -> str | None:
+        """Where a summary or alert row goes now: its channel among the targets of its kind (None: not there)."""
+        return (self.alert_urls if key.kind == "alert" else self.summary_urls).get(key.channel)
 
     @property
     def metabase_channel(self) -> str | None:
@@ -80,9 +95,9 @@ async def _send(channels: Channels, row: OutboxRow) -> tuple[DeliveryResult, boo
             return DeliveryResult(target=key.target, is_ok=False, detail="Metabase refresh no longer configured"), True
         [result] = await refresh_dashboards(channels.metabase, row.snapshot_id)
         return result, False
-    url = channels.notify_urls.get(key.channel)
+    url = channels.message_url(key)
     if url is None:
-        detail = f"channel {key.channel} is no longer in notify_urls"
+        detail = f"channel {key.channel} is no longer among the {key.kind} targets"
         return DeliveryResult(target=key.target, is_ok=False, detail=detail), True
     [result] = await send_message_async([url], outbox.payload_message(row.payload))
     return result, False

@@ -11,6 +11,7 @@ from faststream.nats.annotations import NatsMessage
 from opentelemetry import trace
 
 from syno_activation import warehouse
+from syno_activation.accuracy import accuracy_drops
 from syno_activation.deliverer import deliver, queued, results
 from syno_activation.lineage import emit_pipeline_lineage
 from syno_activation.outbox import message_entries, run_entries
@@ -21,7 +22,7 @@ from syno_activation.summary import build_run_summary, trace_url
 from syno_shared import bus, faults
 from syno_shared.events import ActivationCompleted, ForecastPublished, PipelineFailed
 from syno_shared.logging import get_logger
-from syno_shared.stage import StageOutcome, parse_event, run_stage
+from syno_shared.stage import StageOutcome, run_stage
 
 tracer = trace.get_tracer("syno.activation")
 
@@ -32,17 +33,13 @@ def current_trace_id() -> str | None:
 
 
 def register(service: ActivationService) -> None:
-    @service.subscriber(bus.FORECAST_PUBLISHED)
-    async def on_forecast_published(message: NatsMessage) -> None:
-        event = await parse_event(service.context, ForecastPublished, message)
-        if event is not None:
-            await run_stage(service.context, event_in=event, message=message, work=lambda: activate(service, event))
+    @service.subscriber(bus.FORECAST_PUBLISHED, event=ForecastPublished)
+    async def on_forecast_published(event: ForecastPublished, message: NatsMessage) -> None:
+        await run_stage(service.context, event_in=event, message=message, work=lambda: activate(service, event))
 
-    @service.subscriber(bus.PIPELINE_FAILED, durable_suffix="alerts")
-    async def on_pipeline_failed(message: NatsMessage) -> None:
-        failure = await parse_event(service.context, PipelineFailed, message)
-        if failure is not None:
-            await alert(service, failure)
+    @service.subscriber(bus.PIPELINE_FAILED, durable_suffix="alerts", event=PipelineFailed)
+    async def on_pipeline_failed(failure: PipelineFailed) -> None:
+        await alert(service, failure)
 
 
 async def alert(service: ActivationService, failure: PipelineFailed) -> None:
@@ -57,7 +54,7 @@ async def alert(service: ActivationService, failure: PipelineFailed) -> None:
             snapshot_id=failure.snapshot_id,
             kind="alert",
             message=message,
-            channels=channels.notify_channels,
+            channels=channels.alert_channels,
             reference=failure.input_reference,
         )
         await warehouse.record_alert(pool, failure, entries, [queued(entry.key) for entry in entries])
@@ -86,24 +83,32 @@ async def activate(service: ActivationService, event: ForecastPublished) -> Stag
         )
         report = build_report(inputs, target_quarter=event.target_quarter, rules=settings.storyline_rules())
 
+    previous = await warehouse.previous_accuracy(pool, forecast_run_id=event.forecast_run_id)
+    drops = accuracy_drops(event.cohorts, previous, margin=settings.accuracy_margin)
     summary = build_run_summary(
         forecast=event,
         report=report,
         grafana_url=settings.grafana_url,
         trace_id=current_trace_id(),
         dashboards=settings.dashboard_links,
+        accuracy_drops=drops,
     )
+    is_rehearsal = event.publication == "rehearsal"  # `syno smoke`: storylines written, nothing sent
     entries = run_entries(
         run_id=event.run_id,
         snapshot_id=event.snapshot_id,
         summary=summary_message(summary),
-        notify_channels=channels.notify_channels,
-        metabase_channel=channels.metabase_channel,
+        notify_channels=[] if is_rehearsal else channels.summary_channels,
+        metabase_channel=None if is_rehearsal else channels.metabase_channel,
     )
 
     with tracer.start_as_current_span("activation.emit_lineage"):
-        lineage = await emit_pipeline_lineage(
-            settings.lineage.transport_config(), run_id=event.run_id, snapshot_id=event.snapshot_id
+        lineage = (
+            None
+            if is_rehearsal
+            else await emit_pipeline_lineage(
+                settings.lineage.transport_config(), run_id=event.run_id, snapshot_id=event.snapshot_id
+            )
         )
 
     recorded = ActivationCompleted(
@@ -115,7 +120,7 @@ async def activate(service: ActivationService, event: ForecastPublished) -> Stag
         lineage=lineage,
     )
     activation_log_id = await warehouse.record_run(
-        pool, storylines=report.storylines, entries=entries, completed=recorded
+        pool, storylines=report.storylines, entries=entries, completed=recorded, forecast=event
     )
     faults.at("activation.queued")  # recorded, nothing sent: after a crash here the outbox sweep sends it
 
@@ -131,6 +136,7 @@ async def activate(service: ActivationService, event: ForecastPublished) -> Stag
         narrated_quarter=str(report.quarter),
         storylines=completed.storylines,
         flagged=[cohort.cohort for cohort in event.cohorts if not cohort.is_threshold_met],
+        accuracy_worse=[drop.cohort for drop in drops],
         delivered=[item.result.target for item in delivered if item.is_attempt and item.result.is_ok],
         not_delivered_now=[item.result.target for item in delivered if not (item.is_attempt and item.result.is_ok)],
     )

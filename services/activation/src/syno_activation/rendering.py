@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from syno_activation.accuracy import AccuracyDrop
 from syno_activation.safe_text import escape_markdown, markdown_text, neutralise_formula
 from syno_activation.summary import Link, RunSummary
 from syno_shared.events import CohortForecast, PipelineFailed, QualityFacts, SnapshotDelta, WorkbookFacts
@@ -97,6 +98,7 @@ PUBLICATION_WORDS = {
         "(`syno publish <snapshot>` rolls back to this one)."
     ),
     "published_forced": "Published on request (a forced replay): the dashboards show it although newer data exists.",
+    "rehearsal": "A rehearsal (`syno smoke`): built, checked and forecast aside; never published, nothing sent.",
 }
 
 
@@ -170,6 +172,15 @@ def _cohort_line(cohort: CohortForecast) -> str:
     return line + f" **FLAGGED**: above the {pct(cohort.threshold_smape)} limit"
 
 
+def _accuracy_line(drop: AccuracyDrop) -> str:
+    previous = f" (forecast for {quarter_label(drop.previous_target_quarter)})" if drop.previous_target_quarter else ""
+    return (
+        f"- {markdown_text(drop.cohort)}: accuracy got worse, sMAPE {drop.smape:.1f}% against "
+        f"{drop.previous_smape:.1f}% in the previous published run{previous}, more than the {drop.margin:.1f}-point "
+        "margin"
+    )
+
+
 def _opportunity_lines(summary: RunSummary) -> list[str]:
     """The numbered top opportunities and where to find them all, then a blank line (nothing without any)."""
     if not summary.opportunities:
@@ -211,10 +222,11 @@ def summary_message(summary: RunSummary) -> Message:
         lines += ["", f"**Forecast ({target})**:"]
         lines += [f"- {markdown_text(headline)}" for headline in summary.headlines]
         lines += [_cohort_line(cohort) for cohort in summary.cohorts]
+        lines += [_accuracy_line(drop) for drop in summary.accuracy_drops]
     links = _links(summary.trace_url, summary.dashboards)
     if links:
         lines += ["", links]
-    return Message(title, "\n".join(lines), "warning" if flagged else "success")
+    return Message(title, "\n".join(lines), "warning" if flagged or summary.accuracy_drops else "success")
 
 
 def alert_message(failure: PipelineFailed, *, trace_url: str | None = None) -> Message:

@@ -69,7 +69,22 @@ class LineageSettings(BaseModel):
 
 class ActivationOptions(BaseModel):
     notify_urls: list[SecretStr] = Field(
-        default_factory=list, description="apprise URLs (Slack, Teams workflows, mailtos, json)."
+        default_factory=list,
+        description="apprise URLs (Slack, Teams workflows, mailtos, json) for run summaries and alerts alike, where "
+        "summary_urls or alert_urls is not set.",
+    )
+    summary_urls: list[SecretStr] = Field(
+        default_factory=list, description="apprise URLs the run summaries go to (empty: notify_urls)."
+    )
+    alert_urls: list[SecretStr] = Field(
+        default_factory=list,
+        description="apprise URLs the alerts go to: pipeline.failed and missed deadlines (empty: notify_urls).",
+    )
+    accuracy_margin: float = Field(
+        default=5.0,
+        ge=0,
+        description="sMAPE points by which a cohort's holdout accuracy may get worse than the previous published "
+        "forecast run's before the summary says so.",
     )
     grafana_url: str = Field(default="http://localhost:3000", description="Base URL for trace links.")
     dashboard_links: dict[str, str] = Field(
@@ -133,10 +148,19 @@ class ActivationOptions(BaseModel):
     def notify_url_values(self) -> list[str]:
         return [url.get_secret_value() for url in self.notify_urls]
 
+    def summary_url_values(self) -> list[str]:
+        """Where run summaries go: summary_urls, or notify_urls when it is empty."""
+        return [url.get_secret_value() for url in self.summary_urls] or self.notify_url_values()
+
+    def alert_url_values(self) -> list[str]:
+        """Where alerts go: alert_urls, or notify_urls when it is empty."""
+        return [url.get_secret_value() for url in self.alert_urls] or self.notify_url_values()
+
     def channels(self) -> Channels:
-        """The outbox's channels: notify URLs by channel id, the Metabase refresh, the retry policy."""
+        """The outbox's channels: summary and alert URLs by channel id, the Metabase refresh, the retry policy."""
         return Channels(
-            notify_urls={channel_id(url): url for url in self.notify_url_values()},
+            summary_urls={channel_id(url): url for url in self.summary_url_values()},
+            alert_urls={channel_id(url): url for url in self.alert_url_values()},
             metabase=self.metabase.client_config(),
             max_attempts=self.outbox_max_attempts,
             retry_seconds=self.outbox_retry_seconds,

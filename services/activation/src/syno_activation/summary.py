@@ -14,6 +14,7 @@ from datetime import date
 from typing import Final, TypeVar
 from urllib.parse import quote
 
+from syno_activation.accuracy import AccuracyDrop
 from syno_activation.report import ActivationReport
 from syno_shared.events import (
     CohortForecast,
@@ -43,7 +44,8 @@ class RunSummary:
     `top_unmapped` and `top_unconvertible` are the most frequent of `quality`'s lists (a data team
     fixes its mapping tables from them); the rest are counted, not listed. `opportunities` are the narrated
     quarter's best storylines, one line each, of `opportunity_count` in all; `opportunities_link` opens the
-    dashboard listing them all.
+    dashboard listing them all. `accuracy_drops` are the cohorts whose holdout accuracy got worse than in the
+    previous published forecast run by more than the margin (`accuracy`).
     """
 
     run_id: str
@@ -55,6 +57,7 @@ class RunSummary:
     top_unconvertible: tuple[UnconvertibleValue, ...] = ()
     target_quarter: date | None = None
     cohorts: tuple[CohortForecast, ...] = ()
+    accuracy_drops: tuple[AccuracyDrop, ...] = ()
     headlines: tuple[str, ...] = ()
     narrated_quarter: date | None = None
     opportunities: tuple[str, ...] = ()
@@ -101,6 +104,7 @@ def build_run_summary(
     grafana_url: str,
     trace_id: str | None,
     dashboards: Mapping[str, str],
+    accuracy_drops: Sequence[AccuracyDrop] = (),
 ) -> RunSummary:
     return RunSummary(
         run_id=forecast.run_id,
@@ -112,6 +116,7 @@ def build_run_summary(
         top_unconvertible=most_frequent(forecast.quality.unconvertible_values),
         target_quarter=forecast.target_quarter,
         cohorts=tuple(forecast.cohorts),
+        accuracy_drops=tuple(accuracy_drops),
         headlines=tier_headlines(forecast),
         narrated_quarter=report.quarter,
         opportunities=report.opportunities,

@@ -16,11 +16,19 @@ import asyncpg
 import polars as pl
 
 from syno_activation import outbox
+from syno_activation.accuracy import PreviousAccuracy
 from syno_activation.inputs import ActivationInputs
 from syno_activation.outbox import OutboxEntry
 from syno_shared import bus, db
 from syno_shared.errors import InputRejected
-from syno_shared.events import SCHEMA_NAME_PATTERN, ActivationCompleted, DeliveryResult, PipelineFailed
+from syno_shared.events import (
+    PUBLISHED,
+    SCHEMA_NAME_PATTERN,
+    ActivationCompleted,
+    DeliveryResult,
+    ForecastPublished,
+    PipelineFailed,
+)
 
 # `country` and `last_order_date` are read when the mart has them (see docs/ACTIVATION.md), else null.
 ACTIVATION_SNAPSHOT_QUERY: Final = (
@@ -176,6 +184,45 @@ async def fetch_inputs(pool: asyncpg.Pool, *, marts_schema: str, forecast_run_id
         )
 
 
+async def previous_accuracy(pool: asyncpg.Pool, *, forecast_run_id: str) -> PreviousAccuracy | None:
+    """The previous published forecast run's holdout sMAPE per cohort: the latest published run recorded before
+    `forecast_run_id` was (before now, when it was never recorded). None before any."""
+    rows = await pool.fetch(
+        "with this_run as (select min(recorded_at) as recorded_at from activation.forecast_accuracy"
+        "  where forecast_run_id = $1),"
+        " previous as (select forecast_run_id from activation.forecast_accuracy, this_run"
+        "  where is_published and forecast_run_id <> $1"
+        "   and activation.forecast_accuracy.recorded_at < coalesce(this_run.recorded_at, now())"
+        "  order by activation.forecast_accuracy.recorded_at desc, forecast_run_id desc limit 1)"
+        " select forecast_run_id, target_quarter, cohort, holdout_smape from activation.forecast_accuracy"
+        " where forecast_run_id = (select forecast_run_id from previous)",
+        forecast_run_id,
+    )
+    if not rows:
+        return None
+    return PreviousAccuracy(
+        forecast_run_id=rows[0]["forecast_run_id"],
+        target_quarter=rows[0]["target_quarter"],
+        smape={row["cohort"]: row["holdout_smape"] for row in rows},
+    )
+
+
+async def record_accuracy(connection: asyncpg.Connection, forecast: ForecastPublished) -> None:
+    """The run's holdout accuracy per cohort, kept for the next run to compare with (inside the caller's
+    transaction); a run already recorded keeps its rows."""
+    is_published = forecast.publication in PUBLISHED
+    await connection.executemany(
+        "insert into activation.forecast_accuracy (forecast_run_id, cohort, run_id, snapshot_id, target_quarter,"
+        " series_count, holdout_smape, baseline_smape, is_published) values ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+        " on conflict (forecast_run_id, cohort) do nothing",
+        [
+            (forecast.forecast_run_id, cohort.cohort, forecast.run_id, forecast.snapshot_id, forecast.target_quarter,
+             cohort.series_count, cohort.holdout_smape, cohort.baseline_smape, is_published)
+            for cohort in forecast.cohorts
+        ],
+    )  # fmt: skip
+
+
 async def replace_storylines(connection: asyncpg.Connection, snapshot_id: str, storylines: pl.DataFrame) -> None:
     """The snapshot's storylines, replaced (inside the caller's transaction)."""
     frame = storylines.select(pl.lit(snapshot_id).alias("snapshot_id"), pl.all())
@@ -185,12 +232,20 @@ async def replace_storylines(connection: asyncpg.Connection, snapshot_id: str, s
 
 
 async def record_run(
-    pool: asyncpg.Pool, *, storylines: pl.DataFrame, entries: Sequence[OutboxEntry], completed: ActivationCompleted
+    pool: asyncpg.Pool,
+    *,
+    storylines: pl.DataFrame,
+    entries: Sequence[OutboxEntry],
+    completed: ActivationCompleted,
+    forecast: ForecastPublished | None = None,
 ) -> int:
-    """The stage's writes in one transaction: the snapshot's storylines, its deliveries queued in the outbox, the
-    activation log row and the stage completion (deliveries reported as queued). Returns the log row's id."""
+    """The stage's writes in one transaction: the snapshot's storylines, the forecast run's accuracy (`forecast`),
+    its deliveries queued in the outbox, the activation log row and the stage completion (deliveries reported as
+    queued). Returns the log row's id."""
     async with pool.acquire() as connection, connection.transaction():
         await replace_storylines(connection, completed.snapshot_id, storylines)
+        if forecast is not None:
+            await record_accuracy(connection, forecast)
         await outbox.enqueue(connection, entries)
         activation_log_id = await record_activation(connection, completed)
         await _record_completion(connection, completed)
