@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from activation_fakes import LocalHTTPServer, Request
 from pydantic import SecretStr
 from stage_app import landed, stand_in_stage
 
+from syno_activation.deadline_watch import check_deadlines
 from syno_activation.deadlines import DeadlineOptions
 from syno_activation.main import create_app as create_activation
 from syno_activation.settings import ActivationOptions, ActivationSettings
@@ -26,6 +28,7 @@ from syno_ingestion.main import create_app as create_ingestion
 from syno_ingestion.settings import IngestionOptions, IngestionSettings
 from syno_sample.workbook import SampleSpec, write_workbook
 from syno_shared import bus, db, migrate
+from syno_shared.service import build_service
 
 pytestmark = pytest.mark.integration
 
@@ -211,3 +214,22 @@ async def test_dead_letters_waiting_page_once_with_their_subjects(
     [reminder] = [request.json for request in webhook.requests if request.json["title"].startswith("syno: 1 dead")]
     assert reminder["title"].startswith("syno: 1 dead letter(s) waiting for ")
     assert "- By subject: workbook.landed: 1" in reminder["message"]
+
+
+async def test_the_freshness_check_sends_one_note_per_tick(
+    nats_url: str, isolated_pg_dsn: str, data_dir: Path, webhook: LocalHTTPServer
+) -> None:
+    """The scheduled freshness check (what SYNO_ACTIVATION__DEADLINES__CRON fires) says when the last workbook
+    landed; a tick checked twice (a second replica) still sends one note."""
+    settings = activation_settings(nats_url, isolated_pg_dsn, data_dir, webhook, check_seconds=0)
+    app, service = build_service("activation", settings)
+    async with app:
+        await record_completions(service.pool, "4" * 64, "run-4", ("ingestion", "transform", "forecast", "activation"))
+        tick = datetime(2026, 12, 2, 8, 0, tzinfo=UTC)
+        for _ in range(2):
+            await check_deadlines(service, freshness_tick=tick)
+    [note] = [request.json for request in webhook.requests]
+    assert note["title"] == f"syno: freshness check {datetime.now(UTC):%Y-%m-%d}"
+    assert "- Last workbook: **?**, landed " in note["message"]  # the completion above carries no file name
+    assert "activated: yes" in note["message"]
+    assert "- Open deadline alerts: 0" in note["message"]
