@@ -6,8 +6,9 @@ final as (
     select
         storylines.region,
         storylines.segment,
-        max(storylines.region_narrative) as region_narrative,
-        max(storylines.customer_narratives) as customer_narratives,
+        -- safe to export (docs/SECURITY.md): a narrative may start with a customer's name
+        activation.spreadsheet_safe(max(storylines.region_narrative)) as region_narrative,
+        activation.spreadsheet_safe(max(storylines.customer_narratives)) as customer_narratives,
         sum(storylines.usd_at_stake) as usd_at_stake
     from activation.storylines as storylines
     join published_snapshot using (snapshot_id)

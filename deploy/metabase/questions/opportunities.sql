@@ -8,7 +8,7 @@ final as (
         storylines.region,
         storylines.segment,
         storylines.lever,
-        storylines.recommended_action as action,
+        activation.spreadsheet_safe(storylines.recommended_action) as action,  -- safe to export (docs/SECURITY.md)
         storylines.usd_at_stake,
         storylines.confidence,
         storylines.customers,
@@ -17,7 +17,7 @@ final as (
         storylines.forecast_revenue,
         storylines.variance_pct,
         storylines.activation_score,
-        storylines.confidence_note
+        activation.spreadsheet_safe(storylines.confidence_note) as confidence_note
     from activation.storylines as storylines
     join published_snapshot using (snapshot_id)
     where storylines.is_current_quarter

@@ -7,14 +7,14 @@ final as (
         storylines.opportunity_rank as rank,
         storylines.region,
         storylines.lever,
-        accounts.customer,
-        accounts.country,
+        activation.spreadsheet_safe(accounts.customer) as customer,  -- safe to export (docs/SECURITY.md)
+        activation.spreadsheet_safe(accounts.country) as country,
         accounts.last_order_quarter,
         accounts.last_order_date,
         accounts.revenue_usd,
         accounts.year_ago_revenue_usd,
         accounts.usd_at_stake,
-        accounts.buys,
+        activation.spreadsheet_safe(accounts.buys) as buys,
         accounts.svr_rm_forecast_usd
     from activation.storylines as storylines
     join published_snapshot using (snapshot_id)

@@ -6,7 +6,7 @@ with latest as (
 final as (
     select
         customers.customer_rank,
-        customers.customer,
+        activation.spreadsheet_safe(customers.customer) as customer,  -- safe to export (docs/SECURITY.md)
         sum(customers.quantity) as quantity,
         sum(customers.revenue_usd) as revenue_usd,
         string_agg(customers.tier, ', ' order by customers.tier) as tiers
