@@ -238,3 +238,14 @@ def test_a_missing_mapping_folder_is_one_failing_line_naming_it(deployment: Depl
     assert code == 1
     assert failures(report) == [("mapping", "SYNO_MAPPING_DIR (or SYNO_DATA_DIR)")]
     assert not (tmp_path / "nowhere").exists()
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("SYNO_MAX_DELIVER", "0"), ("SYNO_ACTIVATION__METABASE__MODE", "sometimes")],
+)
+def test_an_invalid_setting_is_one_failing_line_naming_it(deployment: Deployment, variable: str, value: str) -> None:
+    code, report, _ = syno_check(deployment, "--skip", "dbt", **{variable: value})
+
+    assert code == 1
+    assert failures(report) == [("settings", variable)]

@@ -84,6 +84,14 @@ def _variable(location: tuple[int | str, ...]) -> str:
 # --- settings ----------------------------------------------------------------------------------------------
 
 
+class SettingsInvalid(Exception):
+    """The settings every process shares are invalid: nothing else can be checked."""
+
+    def __init__(self, checks: list[Check]) -> None:
+        super().__init__(checks)
+        self.checks = checks
+
+
 def service_settings() -> tuple[Settings, dict[str, BaseModel], list[Check]]:
     """The common settings and each installed service's (as its process reads them), with a check each."""
     checks: list[Check] = []
@@ -91,8 +99,8 @@ def service_settings() -> tuple[Settings, dict[str, BaseModel], list[Check]]:
     try:
         common = Settings()
     except ValidationError as error:
-        first = error.errors()[0]
-        raise typer.BadParameter(f"{_variable(first['loc'])}: {first['msg']}") from None
+        problems = [Check("settings", "FAIL", f"common: {p['msg']}", _variable(p["loc"])) for p in error.errors()]
+        raise SettingsInvalid(problems) from None
     for service in access.SERVICES:
         try:
             module = importlib.import_module(f"syno_{service}.settings")
@@ -392,7 +400,10 @@ def target_checks(settings: Settings, services: Mapping[str, BaseModel]) -> list
 
 def run_checks(skip: tuple[str, ...] = ()) -> list[Check]:
     """Every check in order; a check whose prerequisite failed is skipped."""
-    settings, services, checks = service_settings()
+    try:
+        settings, services, checks = service_settings()
+    except SettingsInvalid as invalid:
+        return invalid.checks
     if "nats" not in skip:
         found = asyncio.run(nats_checks(settings))
         checks += [check for check in found if check.check not in skip]

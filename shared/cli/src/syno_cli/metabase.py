@@ -474,8 +474,9 @@ def _database(
     current = found.get("details") or {}
     is_same = all(str(current.get(key)) == str(value) for key, value in warehouse.details.items())
     outcome: Outcome = "unchanged"
-    if not is_same or is_setting_password or found.get("description") != description:
-        if password is None and (is_setting_password or not is_same):
+    # Only the details decide (Metabase may keep no description on a database it was given one for).
+    if not is_same or is_setting_password:
+        if password is None:
             raise missing_password
         details = {**warehouse.details, **({"password": password} if password is not None else {})}
         body = {"name": warehouse.name, "engine": warehouse.engine, "details": details, "description": description}
