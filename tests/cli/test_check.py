@@ -25,6 +25,7 @@ from syno_shared.fingerprint import mapping_versions
 
 pytestmark = pytest.mark.integration
 SERVICE = "transform"
+DBT_DIR = Path(__file__).resolve().parents[2] / "dbt"
 
 
 @dataclass
@@ -160,7 +161,8 @@ def everything(deployment: Deployment) -> dict[str, Any]:
         return {"rows": rows, "streams": streams, "consumers": consumers}
 
     files = sorted(str(path.relative_to(deployment.data_dir)) for path in deployment.data_dir.rglob("*"))
-    return {**asyncio.run(counts()), "files": files}
+    dbt_files = sorted(str(path.relative_to(DBT_DIR)) for path in DBT_DIR.rglob("*"))  # no target/, logs/, .user.yml
+    return {**asyncio.run(counts()), "files": files, "dbt_files": dbt_files}
 
 
 def test_a_provisioned_deployment_is_all_green_and_nothing_is_written(
@@ -180,8 +182,7 @@ def test_a_provisioned_deployment_is_all_green_and_nothing_is_written(
                                    "stream SYNO_ADVISORIES: 0 messages"]  # fmt: skip
     assert by_check["consumers"] == ["transform: syno-transform on SYNO: 0 pending, 0 unacknowledged, 0 redelivered"]
     assert by_check["postgres"][0].startswith("connected to ") and "as syno_transform" in by_check["postgres"][0]
-    assert by_check["dbt"] == [f"dbt debug in {Path(migrate.__file__).parents[4] / 'dbt'}",
-                               f"dbt parse in {Path(migrate.__file__).parents[4] / 'dbt'}"]  # fmt: skip
+    assert by_check["dbt"] == [f"dbt debug in {DBT_DIR}", f"dbt parse in {DBT_DIR}"]
     versions = mapping_versions(deployment.data_dir / "mapping_table")
     assert by_check["mapping"] == [f"{name} sha256 {digest[:16]}" for name, digest in versions.items()]
     assert by_check["targets"] == [
