@@ -268,3 +268,26 @@ async def test_ingestion_reads_the_pause_switch_and_nobody_but_the_operator_writ
         finally:
             assert other.connection is not None
             await other.connection.close()
+
+
+async def test_activation_counts_dead_letters_for_its_deadline_without_reading_them(
+    server: EmbeddedNats, session: Session
+) -> None:
+    """The dead-letter deadline needs the stream's state (count, oldest, by subject), which activation's user may
+    ask for; the dead letters themselves (bodies) stay the operator's."""
+    from syno_activation.deadline_watch import read_dead_letters
+
+    operator = await nats.connect(server.url)
+    try:
+        await operator.jetstream().publish("dlq.workbook.landed", b"{}", headers={"Nats-Msg-Id": "dlq:SYNO:1"})
+    finally:
+        await operator.close()
+    connection = await session.open(server, "activation")
+    letters = await read_dead_letters(connection)
+    assert letters is not None
+    assert (letters.count, letters.first_sequence, dict(letters.by_subject)) == (1, 1, {"dlq.workbook.landed": 1})
+    assert letters.first_at is not None
+    assert await session.violations() == []
+    with pytest.raises(nats.errors.TimeoutError):
+        await connection.jetstream(timeout=REFUSED).get_msg(deadletter.DLQ_STREAM, 1)
+    assert len(await session.violations()) == 1

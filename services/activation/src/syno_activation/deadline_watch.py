@@ -20,6 +20,7 @@ from typing import Any, Final
 
 import asyncpg
 import nats.errors
+from nats.aio.client import Client as NatsClient
 
 from syno_activation.deadlines import (
     DeadLetters,
@@ -100,14 +101,12 @@ def _landed(record: asyncpg.Record) -> LandedWorkbook:
     )
 
 
-async def read_dead_letters(service: ActivationService) -> DeadLetters | None:
+async def read_dead_letters(connection: NatsClient) -> DeadLetters | None:
     """The dead-letter stream's state (count, oldest sequence and time, count by subject), asked the way its
-    NATS user may: a stream info request. None when NATS cannot answer now."""
+    NATS user may: a stream info request (no dead letter is read). None when NATS cannot answer now."""
     request = json.dumps({"subjects_filter": deadletter.DLQ_SUBJECTS}).encode()
     try:
-        reply = await service.broker.connection.request(
-            f"$JS.API.STREAM.INFO.{deadletter.DLQ_STREAM}", request, timeout=5.0
-        )
+        reply = await connection.request(f"$JS.API.STREAM.INFO.{deadletter.DLQ_STREAM}", request, timeout=5.0)
         state = json.loads(reply.data)["state"]
     except (nats.errors.Error, TimeoutError, OSError, KeyError, ValueError) as error:
         get_logger().warning("dead_letters_unreadable", error=str(error))
@@ -164,7 +163,7 @@ async def check_deadlines(
     options: DeadlineOptions = activation.deadlines
     channels: Channels = activation.channels()
     now = now or datetime.now(UTC)
-    dead_letters = await read_dead_letters(service)
+    dead_letters = await read_dead_letters(service.broker.connection)
     entries: list[OutboxEntry] = []
     async with service.pool.acquire() as connection, connection.transaction():
         await connection.execute("select pg_advisory_xact_lock($1)", _LOCK_KEY)
@@ -190,7 +189,7 @@ async def check_deadlines(
                     snapshot_id=late.snapshot_id or "",
                     kind="alert",
                     message=late.message,
-                    channels=channels.notify_channels,
+                    channels=channels.alert_channels,
                     reference=late.occurrence,
                 )
         for alert in decided.to_resolve:
@@ -206,7 +205,7 @@ async def check_deadlines(
                     snapshot_id=alert.snapshot_id or "",
                     kind="alert",
                     message=resolved_message(alert, now),
-                    channels=channels.notify_channels,
+                    channels=channels.alert_channels,
                     reference=f"{alert.occurrence}:resolved",
                 )
         if freshness_tick is not None:
@@ -216,7 +215,7 @@ async def check_deadlines(
                 snapshot_id=facts.last_landed.snapshot_id if facts.last_landed else "",
                 kind="alert",
                 message=freshness_message(facts, still_open, now),
-                channels=channels.notify_channels,
+                channels=channels.alert_channels,
                 reference=freshness_tick.isoformat(),
             )
         await enqueue(connection, entries)
