@@ -18,10 +18,10 @@ from opentelemetry import trace
 
 from syno_shared import bus
 from syno_shared.errors import SynoError
-from syno_shared.events import MartsReady, QualityGateResult, WorkbookLanded
+from syno_shared.events import MartsReady, QualityGateResult, WorkbookLanded, resolve_inside
 from syno_shared.logging import get_logger
 from syno_shared.service import Service
-from syno_shared.stage import StageOutcome, message_input, parse_event, run_stage
+from syno_shared.stage import StageOutcome, message_input, run_stage
 from syno_transform import outcome, publication, snapshots, warehouse
 from syno_transform.cleaning import CleanResult, clean_workbook
 from syno_transform.dbt_runner import WarmDbt
@@ -33,30 +33,39 @@ tracer = trace.get_tracer("syno.transform")
 
 
 def register(service: Service[TransformSettings], dbt: WarmDbt) -> None:
-    @service.subscriber(bus.WORKBOOK_LANDED)
-    async def on_workbook_landed(message: NatsMessage) -> None:
-        event = await parse_event(service.context, WorkbookLanded, message)
-        if event is not None:
-            is_forced = message_input(event, message).is_forced  # a replay with Syno-Force may publish older data
-            await run_stage(
-                service.context,
-                event_in=event,
-                message=message,
-                work=lambda: transform_workbook(service, dbt, event, is_forced=is_forced),
-            )
+    @service.subscriber(bus.WORKBOOK_LANDED, event=WorkbookLanded)
+    async def on_workbook_landed(event: WorkbookLanded, message: NatsMessage) -> None:
+        replay = message_input(event, message)  # Syno-Force may publish older data; a rehearsal never publishes
+        await run_stage(
+            service.context,
+            event_in=event,
+            message=message,
+            work=lambda: transform_workbook(
+                service, dbt, event, is_forced=replay.is_forced, is_rehearsal=replay.is_rehearsal
+            ),
+        )
 
 
 async def transform_workbook(
-    service: Service[TransformSettings], dbt: WarmDbt, event: WorkbookLanded, *, is_forced: bool = False
+    service: Service[TransformSettings],
+    dbt: WarmDbt,
+    event: WorkbookLanded,
+    *,
+    is_forced: bool = False,
+    is_rehearsal: bool = False,
 ) -> StageOutcome:
     settings = service.settings
     with tracer.start_as_current_span("transform.prep_reference_data"):
         reference = await asyncio.to_thread(load_reference, settings.mapping_table_dir)
     with tracer.start_as_current_span("transform.clean_sales"):
-        sheets = {sheet.name: pl.scan_parquet(settings.data_dir / sheet.parquet_path) for sheet in event.sheets}
+        sheets = {
+            sheet.name: pl.scan_parquet(resolve_inside(settings.data_dir, sheet.parquet_path)) for sheet in event.sheets
+        }
         cleaned = await asyncio.to_thread(clean_workbook, sheets, snapshot_id=event.snapshot_id, reference=reference)
     async with publication.build_lock(service.pool) as connection:  # one build at a time, across replicas
-        run = await build_and_publish(service, dbt, connection, event, reference, cleaned, is_forced=is_forced)
+        run = await build_and_publish(
+            service, dbt, connection, event, reference, cleaned, is_forced=is_forced, is_rehearsal=is_rehearsal
+        )
     get_logger().bind(run_id=event.run_id, snapshot_id=event.snapshot_id).info(
         "marts_ready", rows=cleaned.lines.height, dropped=cleaned.dropped, **run.details
     )
@@ -77,12 +86,14 @@ async def build_and_publish(
     cleaned: CleanResult,
     *,
     is_forced: bool,
+    is_rehearsal: bool = False,
 ) -> PublishedRun:
     """Under the build lock: gates on the lines, load, dbt build aside, gates on the build, then one transaction
     that records the run and, if the snapshot wins, publishes it. Any failure stops before publication."""
     settings, gates = service.settings.transform, load_gates()
     published = await publication.published_build(connection)
-    baseline = await warehouse.baseline_rows(connection, event.snapshot_id, published)
+    # A rehearsal's small workbook is no successor of the published one: no row-count baseline to fall from.
+    baseline = None if is_rehearsal else await warehouse.baseline_rows(connection, event.snapshot_id, published)
     line_gates = run_line_gates(gates, lines=cleaned.lines, previous_rows=baseline)
     if breaches := outcome.breached_gates(line_gates):
         await stop(connection, event, cleaned, line_gates, None, outcome.gates_failure(breaches))
@@ -110,7 +121,9 @@ async def build_and_publish(
         await stop(connection, event, cleaned, checked, build_id, outcome.gates_failure(breaches))
     mart_rows = await warehouse.mart_row_counts(connection, build.marts_schema, build.marts)
     candidate = snapshots.SnapshotAge(data_freshness=freshness, landed_at=event.produced_at)
-    choice = snapshots.publication(candidate, published.age if published else None, is_forced=is_forced)
+    choice = snapshots.publication(
+        candidate, published.age if published else None, is_forced=is_forced, is_rehearsal=is_rehearsal
+    )
     ready = outcome.marts_ready(
         event, build=build, cleaned=cleaned, gates=checked, mart_rows=mart_rows, publication=choice
     )
