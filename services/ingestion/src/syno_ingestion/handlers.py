@@ -1,4 +1,5 @@
-"""Ingestion's one loop: list the share, take each file that has stopped changing.
+"""Ingestion's one loop: list the share, take each file that has stopped changing, wait for the next
+change (filesystem events on a local disk, the polling interval on SMB/NFS: share.watch_for).
 
 A file whose ingestion failed in a way a retry may fix stays on the share and is taken again
 after the protocol's spaced delay; after the last attempt it is quarantined (never retried forever).
@@ -19,7 +20,7 @@ from pathlib import Path
 from syno_ingestion.ingest import FileOutcome, files_counter, ingest_file
 from syno_ingestion.pause import PauseSwitch
 from syno_ingestion.settings import IngestionService
-from syno_ingestion.share import FileState, StabilityTracker, display_name, list_share, sweep_work
+from syno_ingestion.share import FileState, ShareWatch, display_name, list_share, sweep_work, watch_for
 from syno_shared import bus
 from syno_shared.logging import get_logger
 
@@ -62,21 +63,44 @@ async def ingest_guarded(service: IngestionService, path: Path, seen: FileState,
 
 
 async def watch_share(service: IngestionService, heartbeat: list[float]) -> None:
+    """Watch the share in the mode chosen for it (share.watch_for) until cancelled."""
     settings = service.settings.ingestion
-    tracker = StabilityTracker(stable_polls=settings.stable_polls)
+    raw_dir = service.settings.raw_dir
+    # One watcher per share: whatever work folders exist now were left by a process that died mid-file.
+    swept = await asyncio.to_thread(sweep_work, service.settings.data_dir, 0.0)
+    watch = watch_for(
+        raw_dir,
+        settings.watch_mode,
+        poll_seconds=settings.poll_seconds,
+        stable_polls=settings.stable_polls,
+        quiet_seconds=settings.quiet_seconds,
+    )
+    get_logger().bind(share=str(raw_dir)).info(
+        "watching_share",
+        mode=watch.mode,
+        poll_seconds=settings.poll_seconds,
+        stable_polls=settings.stable_polls,
+        quiet_seconds=settings.quiet_seconds,
+        swept=len(swept),
+    )
+    try:
+        await _watch(service, watch, heartbeat)
+    finally:
+        await watch.close()
+
+
+async def _watch(service: IngestionService, watch: ShareWatch, heartbeat: list[float]) -> None:
+    settings = service.settings.ingestion
     retries: dict[Path, PendingRetry] = {}
     given_up: dict[Path, FileState] = {}
     raw_dir = service.settings.raw_dir
     log = get_logger().bind(share=str(raw_dir))
-    # One watcher per share: whatever work folders exist now were left by a process that died mid-file.
-    swept = await asyncio.to_thread(sweep_work, service.settings.data_dir, 0.0)
-    log.info("watching_share", poll_seconds=settings.poll_seconds, stable_polls=settings.stable_polls, swept=len(swept))
     paused = PauseSwitch(service)  # `syno pause ingestion`: every replica obeys it
     while True:
         listing = await asyncio.to_thread(list_share, raw_dir)
         heartbeat[0] = time.time()
-        for path in await paused.admit(listing, offer=tracker.observe, forget=tracker.forget):
-            tracker.forget([path])  # seen again after `stable_polls` more polls if it stays on the share
+        for path in await paused.admit(listing, offer=watch.ready, forget=watch.forget):
+            watch.forget([path])  # offered again later (polls or seconds) if it stays on the share unchanged
             pending = retries.get(path)
             if (pending is not None and time.monotonic() < pending.not_before) or given_up.get(path) == listing[path]:
                 continue
@@ -98,4 +122,4 @@ async def watch_share(service: IngestionService, heartbeat: list[float]) -> None
             del retries[gone]
         for gone in set(given_up) - set(listing):
             del given_up[gone]
-        await asyncio.sleep(settings.poll_seconds)
+        await watch.wait()

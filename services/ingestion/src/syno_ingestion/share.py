@@ -1,5 +1,15 @@
 """The watched share (SYNO_DATA_DIR/raw): what counts as a workbook, when it is fully copied,
-and where files go afterwards. Works on SMB/NFS mounts: it polls, it never relies on inotify.
+and where files go afterwards.
+
+Two ways to tell that a file is fully copied (`watch_for`, SYNO_INGESTION__WATCH_MODE):
+- polling (SMB/NFS/FUSE mounts, whose writers are other machines: inotify never hears them): the
+  share is listed every `poll_seconds` and a file is taken once its size and mtime are unchanged
+  across `stable_polls` listings;
+- events (a local disk): filesystem events (watchfiles: inotify, FSEvents...) wake the watcher, and a
+  file is taken once no write event touched it for `quiet_seconds` and its size and mtime are the
+  ones seen when it was last touched (the final check). The share is still listed at least every
+  `poll_seconds`, so a missed event only delays a file, and retries keep their polling cadence.
+`auto` picks polling for network and FUSE filesystems (/proc/mounts) and events elsewhere.
 
 Nothing on the share is trusted: an entry is listed without following links, a file is taken by
 copying it (never more than the size limit) into a work folder of its own while hashing it, so the
@@ -8,6 +18,8 @@ bytes fingerprinted are the bytes read, and nothing is written outside SYNO_DATA
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import json
 import os
@@ -19,12 +31,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from syno_ingestion.preflight import human_bytes
 from syno_ingestion.validation import printable
 from syno_shared.contract import WORKBOOK_SUFFIXES
 from syno_shared.errors import InputRejected, TransientError
+from syno_shared.logging import get_logger
 
 # Synology's thumbnail and recycle-bin folders, and other housekeeping folders.
 IGNORED_FOLDERS = frozenset({"@eadir", "#recycle", "#snapshot", "@tmp", "$recycle.bin"})
@@ -34,6 +47,9 @@ _NAME_BYTES = 150  # leaves room for a timestamp and '.reason.json' under the 25
 WORK_FOLDER = Path("processed") / "ingestion" / ".incoming"
 
 EntryKind = Literal["file", "link", "other"]
+WatchMode = Literal["auto", "events", "polling"]
+# Filesystems whose files may be written by another machine: no local event tells of those writes.
+NETWORK_FILESYSTEMS = frozenset({"cifs", "smb", "smb2", "smb3", "smbfs", "nfs", "nfs4", "ncpfs", "afs", "9p", "ceph"})
 
 
 @dataclass(frozen=True)
@@ -115,6 +131,199 @@ class StabilityTracker:
     def forget(self, paths: Iterable[Path]) -> None:
         for path in paths:
             self._seen.pop(path, None)
+
+
+@dataclass
+class QuietTracker:
+    """Events mode: a file is ready once nothing touched it for `quiet_seconds` and its size and mtime are
+    still the ones it had when it was last touched. A file offered and forgotten (being retried, given up)
+    is offered again `reoffer_seconds` later if it stays on the share unchanged."""
+
+    quiet_seconds: float
+    reoffer_seconds: float
+    _seen: dict[Path, tuple[FileState, float]] = field(default_factory=dict)  # state, when it may be offered
+
+    def observe(self, listing: Mapping[Path, FileState], now: float, touched: Iterable[Path] = ()) -> list[Path]:
+        """Files ready at `now`; `touched`: paths a filesystem event named since the last call."""
+        touched = set(touched)
+        ready: list[Path] = []
+        for path, state in listing.items():
+            previous = self._seen.get(path)
+            if previous is None or previous[0] != state or path in touched:
+                self._seen[path] = (state, now + self.quiet_seconds)
+            elif now >= previous[1] and (state.size > 0 or state.kind != "file"):
+                self._seen[path] = (state, float("inf"))  # offered once, until forgotten or changed
+                ready.append(path)
+        for gone in set(self._seen) - set(listing):
+            del self._seen[gone]
+        return sorted(ready)
+
+    def forget(self, paths: Iterable[Path], now: float) -> None:
+        for path in paths:
+            if path in self._seen:
+                self._seen[path] = (self._seen[path][0], now + self.reoffer_seconds)
+
+    def next_due(self) -> float:
+        """The earliest time a file may become ready (inf when none is waiting)."""
+        return min((due for _, due in self._seen.values()), default=float("inf"))
+
+
+def mount_filesystem(path: Path, mounts: str | None = None) -> str | None:
+    """The filesystem type of the mount holding `path`, from /proc/mounts (None where that is unknown)."""
+    if mounts is None:
+        try:
+            mounts = Path("/proc/mounts").read_text()
+        except OSError:
+            return None
+    resolved, best, kind = path.resolve(), -1, None
+    for line in mounts.splitlines():
+        fields = line.split()
+        if len(fields) < 3:
+            continue
+        point = Path(re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), fields[1]))
+        if resolved.is_relative_to(point) and len(point.parts) > best:
+            best, kind = len(point.parts), fields[2]
+    return kind
+
+
+def choose_watch_mode(setting: WatchMode, root: Path, mounts: str | None = None) -> Literal["events", "polling"]:
+    """`auto`: polling on network and FUSE filesystems (and where the mount is unknown), events elsewhere."""
+    if setting != "auto":
+        return setting
+    kind = mount_filesystem(root, mounts)
+    if kind is None or kind in NETWORK_FILESYSTEMS or kind.startswith("fuse"):
+        return "polling"
+    return "events"
+
+
+class ShareWatch(Protocol):
+    """What the watcher loop needs: which listed files are ready, forgetting an offered one, and a pause
+    until the share should be listed again."""
+
+    mode: Literal["events", "polling"]
+
+    def ready(self, listing: Mapping[Path, FileState]) -> list[Path]: ...
+
+    def forget(self, paths: Iterable[Path]) -> None: ...
+
+    async def wait(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+@dataclass
+class PollingWatch:
+    """List the share every `poll_seconds`; a file is ready after `stable_polls` unchanged listings."""
+
+    poll_seconds: float
+    stable_polls: int
+    mode: Literal["events", "polling"] = "polling"
+    tracker: StabilityTracker = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.tracker = StabilityTracker(stable_polls=self.stable_polls)
+
+    def ready(self, listing: Mapping[Path, FileState]) -> list[Path]:
+        return self.tracker.observe(listing)
+
+    def forget(self, paths: Iterable[Path]) -> None:
+        self.tracker.forget(paths)
+
+    async def wait(self) -> None:
+        await asyncio.sleep(self.poll_seconds)
+
+    async def close(self) -> None:
+        return None
+
+
+@dataclass
+class EventWatch:
+    """Filesystem events wake the watcher (watchfiles, batched for `step_ms`); a file is ready after a quiet
+    window without events (QuietTracker). Between events the share is listed when a file's quiet window ends,
+    and at least every `poll_seconds` (a missed event only delays a file)."""
+
+    root: Path
+    quiet_seconds: float
+    poll_seconds: float
+    reoffer_seconds: float
+    step_ms: int = 50
+    mode: Literal["events", "polling"] = "events"
+    tracker: QuietTracker = field(init=False)
+    _touched: set[Path] = field(default_factory=set)
+    batches_heard: int = 0
+    restarts: int = 0
+    _missed: bool = False
+    _woken: asyncio.Event = field(default_factory=asyncio.Event)
+    _task: asyncio.Task[None] | None = None
+
+    def __post_init__(self) -> None:
+        self.tracker = QuietTracker(self.quiet_seconds, self.reoffer_seconds)
+
+    def start(self) -> None:
+        """Start listening. The watch is in place a few milliseconds later; a file written before that is found
+        by the listings (at least every `poll_seconds`), and any write to it after that is heard."""
+        self._task = asyncio.create_task(self._listen(), name="share-events")
+
+    async def _listen(self) -> None:
+        """Hear the share until cancelled. The watch can fail (watchfiles refuses an event for a name that is not
+        UTF-8, which anyone can drop on the share): it is set up again, and since events may have been missed
+        meanwhile, every file on the share waits a full quiet window again."""
+        from watchfiles import awatch  # only the events mode needs it
+
+        while True:
+            try:
+                async for changes in awatch(
+                    self.root,
+                    watch_filter=None,
+                    debounce=max(self.step_ms * 4, 200),
+                    step=self.step_ms,
+                    ignore_permission_denied=True,
+                ):
+                    self.batches_heard += 1
+                    self._touched.update(Path(name) for _, name in changes)
+                    self._woken.set()
+            except* (RuntimeError, OSError) as errors:  # watchfiles' own error is a RuntimeError, in a task group's
+                self.restarts += 1
+                self._missed = True
+                self._woken.set()
+                error = str(errors.exceptions[0])[:300]
+                get_logger().warning("share_events_restarted", error=error, restarts=self.restarts)
+            await asyncio.sleep(min(0.1 * self.restarts, self.poll_seconds))
+
+    def ready(self, listing: Mapping[Path, FileState]) -> list[Path]:
+        touched, self._touched = self._touched, set()
+        if self._missed:
+            self._missed, touched = False, set(listing)
+        return self.tracker.observe(listing, time.monotonic(), touched)
+
+    def forget(self, paths: Iterable[Path]) -> None:
+        self.tracker.forget(paths, time.monotonic())
+
+    async def wait(self) -> None:
+        if self._task is not None and self._task.done():
+            self._task.result()  # the listener died: say why rather than go quiet
+        timeout = min(max(self.tracker.next_due() - time.monotonic(), 0.0), self.poll_seconds)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._woken.wait(), timeout)
+        self._woken.clear()
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+
+def watch_for(
+    root: Path, mode: WatchMode, *, poll_seconds: float, stable_polls: int, quiet_seconds: float
+) -> ShareWatch:
+    """The share's watch in the mode chosen for it (started: events are heard from now on)."""
+    chosen = choose_watch_mode(mode, root)
+    if chosen == "polling":
+        return PollingWatch(poll_seconds, stable_polls)
+    watch = EventWatch(root, quiet_seconds, poll_seconds, reoffer_seconds=poll_seconds * stable_polls)
+    watch.start()
+    return watch
 
 
 def display_name(name: str) -> str:
