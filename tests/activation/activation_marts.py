@@ -76,27 +76,27 @@ LINES: list[tuple[date, str, str, tuple[Any, ...], int, float]] = [
 # against the previous quarter and the same quarter a year earlier when that base is positive; segment from
 # everything bought up to the quarter; signal as the mart's description says (threshold 20%); the country of the
 # customer's lines in the region; the last invoice with a positive quantity up to the quarter's end (Beta's
-# return of 10 September is no order).
+# return of 10 September is no order); the revenue of its C2 lines.
 DE, FR = "Germany", "France"
 SNAPSHOT_ROWS = [
-    (Y_AGO, "DE", "Edda", "Other", 8_000.0, None, None, False, "new", DE, date(2024, 8, 14)),
-    (Q4_24, "DE", "Edda", "Other", 0.0, -1.0, None, False, "decline", DE, date(2024, 8, 14)),
-    (Q1, "DE", "Edda", "Other", 0.0, None, None, False, "steady", DE, date(2024, 8, 14)),
-    (Q2, "DE", "Edda", "Other", 0.0, None, None, False, "steady", DE, date(2024, 8, 14)),
-    (Q3, "DE", "Edda", "Other", 0.0, None, -1.0, False, "dormant", DE, date(2024, 8, 14)),
-    (Q2, "DE", "Fjord", "Other", 20_000.0, None, None, False, "new", DE, date(2025, 4, 5)),
-    (Q3, "DE", "Fjord", "Other", 10_000.0, -0.5, None, False, "decline", DE, date(2025, 8, 5)),
-    (Q2, "DE", "Gala", "C2 only", 10_000.0, None, None, True, "new", DE, date(2025, 5, 6)),
-    (Q3, "DE", "Gala", "C2 only", 5_000.0, -0.5, None, True, "decline", DE, date(2025, 7, 6)),
-    (Q2, "FR", "Acme", "SVR-RM buyer", 100_000.0, None, None, False, "new", FR, date(2025, 5, 15)),
-    (Q3, "FR", "Acme", "SVR-RM buyer", 125_000.0, 0.25, None, False, "growth", FR, date(2025, 8, 15)),
-    (Q2, "FR", "Beta", "SVR-RM buyer", 50_000.0, None, None, True, "new", FR, date(2025, 4, 20)),
-    (Q3, "FR", "Beta", "SVR-RM buyer", 30_000.0, -0.4, None, True, "decline", FR, date(2025, 7, 20)),
-    (Q2, "FR", "Cielo", "Desktop only", 20_000.0, None, None, False, "new", FR, date(2025, 6, 2)),
-    (Q3, "FR", "Cielo", "Desktop only", 30_000.0, 0.5, None, False, "growth", FR, date(2025, 7, 3)),
-    (Q3, "FR", "Dune", "SVR-RM buyer", 50_000.0, None, None, False, "new", FR, date(2025, 9, 1)),
-    (Q2, "FR", "Hugo", "SVR-RM buyer", 10_000.0, None, None, False, "new", FR, date(2025, 6, 7)),
-    (Q3, "FR", "Hugo", "SVR-RM buyer", 10_500.0, 0.05, None, False, "cross-sell C2", FR, date(2025, 9, 7)),
+    (Y_AGO, "DE", "Edda", "Other", 8_000.0, None, None, False, "new", DE, date(2024, 8, 14), 0.0),
+    (Q4_24, "DE", "Edda", "Other", 0.0, -1.0, None, False, "decline", DE, date(2024, 8, 14), 0.0),
+    (Q1, "DE", "Edda", "Other", 0.0, None, None, False, "steady", DE, date(2024, 8, 14), 0.0),
+    (Q2, "DE", "Edda", "Other", 0.0, None, None, False, "steady", DE, date(2024, 8, 14), 0.0),
+    (Q3, "DE", "Edda", "Other", 0.0, None, -1.0, False, "dormant", DE, date(2024, 8, 14), 0.0),
+    (Q2, "DE", "Fjord", "Other", 20_000.0, None, None, False, "new", DE, date(2025, 4, 5), 0.0),
+    (Q3, "DE", "Fjord", "Other", 10_000.0, -0.5, None, False, "decline", DE, date(2025, 8, 5), 0.0),
+    (Q2, "DE", "Gala", "C2 only", 10_000.0, None, None, True, "new", DE, date(2025, 5, 6), 10_000.0),
+    (Q3, "DE", "Gala", "C2 only", 5_000.0, -0.5, None, True, "decline", DE, date(2025, 7, 6), 5_000.0),
+    (Q2, "FR", "Acme", "SVR-RM buyer", 100_000.0, None, None, False, "new", FR, date(2025, 5, 15), 0.0),
+    (Q3, "FR", "Acme", "SVR-RM buyer", 125_000.0, 0.25, None, False, "growth", FR, date(2025, 8, 15), 0.0),
+    (Q2, "FR", "Beta", "SVR-RM buyer", 50_000.0, None, None, True, "new", FR, date(2025, 4, 20), 10_000.0),
+    (Q3, "FR", "Beta", "SVR-RM buyer", 30_000.0, -0.4, None, True, "decline", FR, date(2025, 7, 20), 10_000.0),
+    (Q2, "FR", "Cielo", "Desktop only", 20_000.0, None, None, False, "new", FR, date(2025, 6, 2), 0.0),
+    (Q3, "FR", "Cielo", "Desktop only", 30_000.0, 0.5, None, False, "growth", FR, date(2025, 7, 3), 0.0),
+    (Q3, "FR", "Dune", "SVR-RM buyer", 50_000.0, None, None, False, "new", FR, date(2025, 9, 1), 0.0),
+    (Q2, "FR", "Hugo", "SVR-RM buyer", 10_000.0, None, None, False, "new", FR, date(2025, 6, 7), 0.0),
+    (Q3, "FR", "Hugo", "SVR-RM buyer", 10_500.0, 0.05, None, False, "cross-sell C2", FR, date(2025, 9, 7), 0.0),
 ]
 # (month, quarter, c2_service_family, c2_plan, region, active_customers, revenue_usd) of
 # marts.c2_adoption_scorecard: one row per month with C2 (one customer buying each time).

@@ -8,7 +8,7 @@ from datetime import date
 from typing import Any
 
 import polars as pl
-from activation_samples import Q1, Q2, Q3, Q4, inputs, snapshot_rows, svr_rm_rows
+from activation_samples import Q1, Q2, Q3, Q4, SNAPSHOT_SCHEMA, inputs, snapshot_rows, svr_rm_rows
 from polars.testing import assert_frame_equal
 
 from syno_activation.inputs import ActivationInputs
@@ -28,8 +28,9 @@ def ranking_inputs() -> ActivationInputs:
       50K -> 55K. Win back 200K + 40K = 240K, from 3 customers: material.
     - UK / Desktop only, a small anecdotal cell: Gus alone, 50K -> 10K. 40K lost, but 1 customer < 3.
     - FR / SVR-RM buyer, a cross-sell pool: Hana, Ivo and Jan (20K each, both quarters) have no C2, Kim has.
-      In Q3 FR sold C2 BACKUP BUSINESS to 1 active customer for 6K: 3 x 6K = 18K; attach rate 1 of 4 = 25%.
-      In Q2 no C2 was sold anywhere: the Q2 pool has no price (0 at stake).
+      In Q3 Kim, FR's one SVR-RM buyer with C2 revenue, spent 6K of its 20K on C2 (FR's C2 offer: BACKUP
+      BUSINESS): 3 x 6K = 18K; attach rate 1 of 4 = 25%. In Q2 no C2 was sold anywhere: the Q2 pool has no
+      price (0 at stake).
     """
     steady = [
         (quarter, "US", name, "Other", revenue, None, None, False, "steady")
@@ -54,7 +55,10 @@ def ranking_inputs() -> ActivationInputs:
         (quarter, "FR", name, "SVR-RM buyer", 20_000.0, None, None, name == "Kim", "steady")
         for quarter in (Q2, Q3) for name in ("Hana", "Ivo", "Jan", "Kim")
     ]  # fmt: skip
-    snapshot = snapshot_rows(rows).with_columns(country=pl.col("region").replace_strict(COUNTRIES))
+    kim_c2 = (pl.col("customer") == "Kim") & (pl.col("quarter") == Q3)
+    snapshot = snapshot_rows(rows).with_columns(
+        country=pl.col("region").replace_strict(COUNTRIES), c2_revenue_usd=pl.when(kim_c2).then(6_000.0).otherwise(0.0)
+    )
     scorecard = pl.DataFrame(
         {"month": [date(2025, 8, 1)], "quarter": [Q3], "c2_service_family": ["BACKUP"], "c2_plan": ["BUSINESS"],
          "region": ["FR"], "active_customers": [1], "revenue_usd": [6_000.0]}
@@ -100,7 +104,7 @@ def test_the_current_quarter_is_ranked_by_money_at_stake_with_anecdotal_cells_la
     )
     assert result.filter(pl.col("quarter") == Q3).get_column("confidence_note").to_list() == [
         "Observed: revenue lost since Q2 2025.",
-        "Estimate: 3 x $6.0K, the revenue per active customer of C2 BACKUP BUSINESS in FR in Q3 2025.",
+        "Estimate: 3 x $6.0K, the C2 revenue per SVR-RM buyer with C2 in FR in Q3 2025.",
         "Observed: revenue lost since Q2 2025. Only 1 customer in UK / Desktop only: treat as anecdotal.",
     ]
 
@@ -281,6 +285,43 @@ def test_an_accounts_own_forecast_counts_only_in_the_region_where_it_spent_most(
         (row["region"], row["lever"], [(a["customer"], a["usd_at_stake"]) for a in json.loads(row["accounts"])])
         for row in current.iter_rows(named=True)
     ] == [("DE", "protect_pipeline", [("Zed", 45_000.0)]), ("UK", "protect_pipeline", [("Orca", 20_000.0)])]
+
+
+def test_the_c2_attach_price_is_what_comparable_svr_rm_buyers_spend_on_c2() -> None:
+    """Q3 2025. FR: Bea and Cid, SVR-RM buyers, spent 4K and 8K on C2: Ann's price is (4K + 8K) / 2 = 6K, not the
+    100K per active customer of FR's BACKUP BUSINESS plan, and not counting Dee, a desktop buyer who spent 50K on
+    C2. DE: Fay has C2 but bought none this quarter, so DE has no comparable buyer: Eli's price is the one over all
+    regions, (4K + 8K + 9K (Gil, UK)) / 3 = 7K. The offer stays the plan: DE sold none, so the overall one."""
+    rows = [
+        (Q3, "FR", "Ann", "SVR-RM buyer", 30_000.0, None, None, False, "steady", 0.0),
+        (Q3, "FR", "Bea", "SVR-RM buyer", 24_000.0, None, None, True, "steady", 4_000.0),
+        (Q3, "FR", "Cid", "SVR-RM buyer", 28_000.0, None, None, True, "steady", 8_000.0),
+        (Q3, "FR", "Dee", "Desktop only", 60_000.0, None, None, True, "steady", 50_000.0),
+        (Q3, "DE", "Eli", "SVR-RM buyer", 30_000.0, None, None, False, "steady", 0.0),
+        (Q3, "DE", "Fay", "SVR-RM buyer", 30_000.0, None, None, True, "steady", 0.0),
+        (Q3, "UK", "Gil", "SVR-RM buyer", 30_000.0, None, None, True, "steady", 9_000.0),
+    ]
+    snapshot = pl.DataFrame(rows, schema={**SNAPSHOT_SCHEMA, "c2_revenue_usd": pl.Float64}, orient="row")
+    scorecard = pl.DataFrame(
+        {"month": [date(2025, 8, 1)], "quarter": [Q3], "c2_service_family": ["BACKUP"], "c2_plan": ["BUSINESS"],
+         "region": ["FR"], "active_customers": [1], "revenue_usd": [100_000.0]}
+    )  # fmt: skip
+
+    current = build_storylines(inputs(snapshot, c2_scorecard_frame=scorecard), quarter=Q3).filter(
+        pl.col("lever") == "cross_sell_c2"
+    )
+
+    assert [
+        (row["region"], [account["customer"] for account in json.loads(row["accounts"])], row["usd_at_stake"],
+         row["recommended_action"], row["confidence_note"])
+        for row in current.sort("region").iter_rows(named=True)
+    ] == [
+        ("DE", ["Eli"], 7_000.0, "Cross-sell C2 BACKUP BUSINESS to 1 SVR-RM buyer without C2",
+         "Estimate: 1 x $7.0K, the C2 revenue per SVR-RM buyer with C2 in all regions (none in DE) in Q3 2025. "
+         "Only 2 customers in DE / SVR-RM buyer: treat as anecdotal."),
+        ("FR", ["Ann"], 6_000.0, "Cross-sell C2 BACKUP BUSINESS to 1 SVR-RM buyer without C2",
+         "Estimate: 1 x $6.0K, the C2 revenue per SVR-RM buyer with C2 in FR in Q3 2025."),
+    ]  # fmt: skip
 
 
 def test_an_empty_snapshot_gives_no_storylines() -> None:

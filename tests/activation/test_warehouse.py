@@ -97,14 +97,16 @@ async def test_the_accounts_behind_a_storyline_show_their_country_and_last_order
 async def test_a_build_made_before_the_mart_had_country_and_last_order_is_read_with_them_null(
     pool: asyncpg.Pool,
 ) -> None:
-    """A kept build from before the dbt change (a rollback can publish it) lacks the two columns: null, no error."""
+    """A kept build from before the dbt change (a rollback can publish it) lacks the columns: null, no error."""
     await pool.execute(
-        f"alter table {SNAPSHOT_MARTS}.commercial_activation_snapshot drop column country, drop column last_order_date"
+        f"alter table {SNAPSHOT_MARTS}.commercial_activation_snapshot drop column country,"
+        " drop column last_order_date, drop column c2_revenue_usd"
     )
     inputs = await warehouse.fetch_inputs(pool, marts_schema=SNAPSHOT_MARTS, forecast_run_id=FORECAST_RUN)
 
     assert inputs.snapshot.height == len(SNAPSHOT_ROWS)
-    assert inputs.snapshot.select(pl.col("country", "last_order_date").null_count()).row(0) == (
+    assert inputs.snapshot.select(pl.col("country", "last_order_date", "c2_revenue_usd").null_count()).row(0) == (
+        len(SNAPSHOT_ROWS),
         len(SNAPSHOT_ROWS),
         len(SNAPSHOT_ROWS),
     )
@@ -193,8 +195,7 @@ async def test_storylines_are_replaced_with_their_opportunities_accounts_and_nar
         "activation_score": round(100.0 * 30_000.0 / quarter_at_stake, 1),  # 20.4
         "recommended_action": "Cross-sell C2 BACKUP BUSINESS to 3 SVR-RM buyers without C2 (0.0% of FR SVR-RM "
         "buyers have C2)",
-        "confidence_note": "Estimate: 3 x $10.0K, the revenue per active customer of C2 BACKUP BUSINESS in FR in "
-        "Q3 2025.",
+        "confidence_note": "Estimate: 3 x $10.0K, the C2 revenue per SVR-RM buyer with C2 in FR in Q3 2025.",
         "accounts": None,
         "region_narrative": None,
         "customer_narratives": None,

@@ -6,7 +6,7 @@ the seed) through the four services. This test runs today's services on the same
 table by table and value by value. Renamed columns are mapped. The one intended change, C2 Surveillance
 lines on a C2 sheet no longer counted as C2, is checked for exactly what it must move and nothing else.
 Columns added since the capture are not compared with it (it has none); the activation snapshot's country and
-last order date (issue 15) are checked against the sample's true lines instead.
+last order date and C2 revenue (issue 15) are checked against the sample's true lines instead.
 """
 
 from __future__ import annotations
@@ -72,11 +72,12 @@ def frame(copy: dict[str, Any]) -> pl.DataFrame:
     return pl.DataFrame(copy["rows"], schema=copy["columns"], orient="row", infer_schema_length=None)
 
 
-def true_countries_and_last_orders(truth: pl.DataFrame, rows: pl.DataFrame) -> pl.DataFrame:
+def true_added_columns(truth: pl.DataFrame, rows: pl.DataFrame) -> pl.DataFrame:
     """For each (quarter, region, customer) of `rows`: the country whose true lines brought the customer most
-    revenue in the region (unknown revenue counts as 0, ties by name) and the latest true invoice with a positive
-    quantity in the region up to the quarter's end (null before the first). Lines without a customer or an invoice
-    date are in no mart."""
+    revenue in the region (unknown revenue counts as 0, ties by name), the latest true invoice with a positive
+    quantity in the region up to the quarter's end (null before the first) and the revenue of its C2 lines (a C2
+    service family) in the region that quarter (0 without any). Lines without a customer or an invoice date are
+    in no mart."""
     lines = truth.filter(pl.col("customer").is_not_null() & pl.col("invoice_date").is_not_null())
     countries = (
         lines.group_by("customer", "region", "country")
@@ -90,6 +91,11 @@ def true_countries_and_last_orders(truth: pl.DataFrame, rows: pl.DataFrame) -> p
         .group_by("customer", "region", order_quarter=pl.col("invoice_date").dt.truncate("1q"))
         .agg(last_order_date=pl.col("invoice_date").max())
     )
+    c2 = (
+        lines.filter(pl.col("c2_service_family").is_not_null())
+        .group_by("customer", "region", quarter=pl.col("invoice_date").dt.truncate("1q"))
+        .agg(c2_revenue_usd=pl.col("revenue_usd").fill_null(0.0).sum())
+    )
     keys = rows.select(pl.col("quarter").str.to_date(), "region", "customer")
     last_orders = (
         keys.join(orders, on=["customer", "region"])
@@ -100,7 +106,9 @@ def true_countries_and_last_orders(truth: pl.DataFrame, rows: pl.DataFrame) -> p
     return (
         keys.join(countries, on=["customer", "region"], how="left")
         .join(last_orders, on=["quarter", "region", "customer"], how="left")
-        .select("quarter", "region", "customer", "country", "last_order_date")
+        .join(c2, on=["quarter", "region", "customer"], how="left")
+        .with_columns(pl.col("c2_revenue_usd").fill_null(0.0))
+        .select("quarter", "region", "customer", "country", "last_order_date", "c2_revenue_usd")
         .sort("quarter", "region", "customer")
     )
 
@@ -136,7 +144,8 @@ def test_every_mart_and_forecast_table_is_unchanged(tmp_path: Path, isolated_pg_
     )
     assert set(moved["segment"]) == {"C2 only"} and set(moved["customer"]) <= set(surveillance["customer"])
 
-    # Added since the capture: each customer's country in the region and its last order, from the true lines.
+    # Added since the capture: each customer's country in the region, its last order and its C2 revenue, from the
+    # true lines.
     assert_frame_equal(
         new_activation.select(
             pl.col("quarter").str.to_date(),
@@ -144,8 +153,11 @@ def test_every_mart_and_forecast_table_is_unchanged(tmp_path: Path, isolated_pg_
             "customer",
             "country",
             pl.col("last_order_date").str.to_date(),
+            "c2_revenue_usd",
         ).sort("quarter", "region", "customer"),
-        true_countries_and_last_orders(truth, new_activation.select("quarter", "region", "customer")),
+        true_added_columns(truth, new_activation.select("quarter", "region", "customer")),
+        rel_tol=1e-9,
+        abs_tol=1e-6,
     )
 
     # The C2 forecasts change only for the UNKNOWN family, whose history held the miscounted lines.

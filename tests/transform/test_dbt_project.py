@@ -278,19 +278,20 @@ def test_commercial_activation_snapshot(good_build: dict[str, list[tuple[Any, ..
     at the last quarter): Bolt is dormant a year after its only purchase, Echo new then declining. Each customer's
     country in its region (Acme's "germany" under the mapping's spelling, Çafé's unmapped Narnia as written) and
     its last order up to the quarter's end: Bolt's return of February 2024 is no order, Acme's C2 order of
-    15 January 2024 comes before its hardware order of 15 February."""
+    15 January 2024 comes before its hardware order of 15 February. C2 revenue: Acme's 500 and 100, Echo's
+    300 + 200."""
     rm, c2only, other = "SVR-RM buyer", "C2 only", "Other"
     assert good_build["commercial_activation_snapshot"] == [
-        (D(2023, 1, 1), "DE", "Acme GmbH", rm, 2100.0, None, None, False, "new", "Germany", D(2023, 2, 10)),
-        (D(2023, 1, 1), "FR", "Bolt SARL", rm, 1500.0, None, None, False, "new", "France", D(2023, 3, 1)),
-        (D(2023, 4, 1), "DE", "Acme GmbH", rm, 1050.0, -0.5, None, False, "decline", "Germany", D(2023, 5, 5)),
-        (D(2023, 4, 1), "FR", "Bolt SARL", rm, 0.0, -1.0, None, False, "decline", "France", D(2023, 3, 1)),
-        (D(2023, 7, 1), "DE", "Acme GmbH", rm, 0.0, -1.0, None, False, "decline", "Germany", D(2023, 5, 5)),
-        (D(2023, 7, 1), "FR", "Bolt SARL", rm, 0.0, None, None, False, "steady", "France", D(2023, 3, 1)),
-        (D(2023, 7, 1), "UNMAPPED", "Çafé Ltd", other, 0.0, None, None, False, "steady", "Narnia", D(2023, 8, 1)),
-        (D(2023, 10, 1), "DE", "Acme GmbH", rm, 0.0, None, None, False, "steady", "Germany", D(2023, 5, 5)),
-        (D(2023, 10, 1), "FR", "Bolt SARL", rm, 0.0, None, None, False, "steady", "France", D(2023, 3, 1)),
-        (D(2023, 10, 1), "UNMAPPED", "Çafé Ltd", other, 0.0, None, None, False, "steady", "Narnia", D(2023, 8, 1)),
+        (D(2023, 1, 1), "DE", "Acme GmbH", rm, 2100.0, None, None, False, "new", "Germany", D(2023, 2, 10), 0.0),
+        (D(2023, 1, 1), "FR", "Bolt SARL", rm, 1500.0, None, None, False, "new", "France", D(2023, 3, 1), 0.0),
+        (D(2023, 4, 1), "DE", "Acme GmbH", rm, 1050.0, -0.5, None, False, "decline", "Germany", D(2023, 5, 5), 0.0),
+        (D(2023, 4, 1), "FR", "Bolt SARL", rm, 0.0, -1.0, None, False, "decline", "France", D(2023, 3, 1), 0.0),
+        (D(2023, 7, 1), "DE", "Acme GmbH", rm, 0.0, -1.0, None, False, "decline", "Germany", D(2023, 5, 5), 0.0),
+        (D(2023, 7, 1), "FR", "Bolt SARL", rm, 0.0, None, None, False, "steady", "France", D(2023, 3, 1), 0.0),
+        (D(2023, 7, 1), "UNMAPPED", "Çafé Ltd", other, 0.0, None, None, False, "steady", "Narnia", D(2023, 8, 1), 0.0),
+        (D(2023, 10, 1), "DE", "Acme GmbH", rm, 0.0, None, None, False, "steady", "Germany", D(2023, 5, 5), 0.0),
+        (D(2023, 10, 1), "FR", "Bolt SARL", rm, 0.0, None, None, False, "steady", "France", D(2023, 3, 1), 0.0),
+        (D(2023, 10, 1), "UNMAPPED", "Çafé Ltd", other, 0.0, None, None, False, "steady", "Narnia", D(2023, 8, 1), 0.0),
         (
             D(2024, 1, 1),
             "DE",
@@ -303,10 +304,11 @@ def test_commercial_activation_snapshot(good_build: dict[str, list[tuple[Any, ..
             "decline",
             "Germany",
             D(2024, 2, 15),
+            500.0,
         ),
-        (D(2024, 1, 1), "FR", "Bolt SARL", rm, -1500.0, None, -2.0, False, "dormant", "France", D(2023, 3, 1)),
-        (D(2024, 1, 1), "UNMAPPED", "Çafé Ltd", other, 0.0, None, None, False, "steady", "Narnia", D(2023, 8, 1)),
-        (D(2024, 1, 1), "US", "Echo Inc", c2only, 500.0, None, None, True, "new", "USA", D(2024, 2, 3)),
+        (D(2024, 1, 1), "FR", "Bolt SARL", rm, -1500.0, None, -2.0, False, "dormant", "France", D(2023, 3, 1), 0.0),
+        (D(2024, 1, 1), "UNMAPPED", "Çafé Ltd", other, 0.0, None, None, False, "steady", "Narnia", D(2023, 8, 1), 0.0),
+        (D(2024, 1, 1), "US", "Echo Inc", c2only, 500.0, None, None, True, "new", "USA", D(2024, 2, 3), 500.0),
         (
             D(2024, 4, 1),
             "DE",
@@ -319,11 +321,12 @@ def test_commercial_activation_snapshot(good_build: dict[str, list[tuple[Any, ..
             "decline",
             "Germany",
             D(2024, 5, 20),
+            100.0,
         ),
-        (D(2024, 4, 1), "FR", "Bolt SARL", rm, 0.0, None, None, False, "steady", "France", D(2023, 3, 1)),
-        (D(2024, 4, 1), "JP", "Dune KK", rm, 6700.0, None, None, False, "new", "Japan", D(2024, 4, 10)),
-        (D(2024, 4, 1), "UNMAPPED", "Çafé Ltd", other, 0.0, None, None, False, "steady", "Narnia", D(2023, 8, 1)),
-        (D(2024, 4, 1), "US", "Echo Inc", c2only, 0.0, -1.0, None, True, "decline", "USA", D(2024, 2, 3)),
+        (D(2024, 4, 1), "FR", "Bolt SARL", rm, 0.0, None, None, False, "steady", "France", D(2023, 3, 1), 0.0),
+        (D(2024, 4, 1), "JP", "Dune KK", rm, 6700.0, None, None, False, "new", "Japan", D(2024, 4, 10), 0.0),
+        (D(2024, 4, 1), "UNMAPPED", "Çafé Ltd", other, 0.0, None, None, False, "steady", "Narnia", D(2023, 8, 1), 0.0),
+        (D(2024, 4, 1), "US", "Echo Inc", c2only, 0.0, -1.0, None, True, "decline", "USA", D(2024, 2, 3), 0.0),
     ]
 
 

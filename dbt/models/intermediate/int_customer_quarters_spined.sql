@@ -30,6 +30,7 @@ customer_region_quarters as (
         region,
         quarter,
         sum(revenue_usd) as revenue_usd,
+        sum(revenue_usd) filter (where is_c2) as c2_revenue_usd,
         -- The quarter's last order: the latest invoice with a positive quantity (a return is no order).
         max(invoice_date) filter (where quantity > 0) as last_order_date_in_quarter
 
@@ -114,6 +115,7 @@ joined as (
         spine.first_quarter,
         -- No line that quarter: 0. Lines whose currency is unmapped carry no revenue (null) and add nothing.
         coalesce(customer_region_quarters.revenue_usd, 0) as revenue_usd,
+        coalesce(customer_region_quarters.c2_revenue_usd, 0) as c2_revenue_usd,
         customer_region_countries.country,
         -- The latest order in the region up to the end of the quarter (null before the first one).
         max(customer_region_quarters.last_order_date_in_quarter) over (

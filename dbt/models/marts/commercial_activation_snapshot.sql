@@ -80,7 +80,8 @@ final as (
         has_c2,
         signal,
         country,
-        last_order_date
+        last_order_date,
+        c2_revenue_usd::double precision as c2_revenue_usd
 
     from signals
 

@@ -28,6 +28,8 @@ from syno_activation.levers import (
     LEVER_RE_ENGAGE,
     LEVER_UPSELL_RACKMOUNT,
     LEVER_WIN_BACK,
+    PRICE_OVERALL_BUYERS,
+    PRICE_REGION_BUYERS,
     StorylineRules,
 )
 from syno_activation.narratives import format_pct, format_usd
@@ -109,11 +111,22 @@ def _basis(row: Storyline, rules: StorylineRules) -> str:
             fall = f"below {label}, beyond its 80% interval or {decline} where it has none"
         return f"Estimate: the {quarter_label(next_quarter(quarter))} forecast falls {fall}; {'; '.join(parts)}."
     if lever == LEVER_CROSS_SELL_C2:
-        if row["c2_price"] is None:
+        basis, price = row["c2_price_basis"], row["c2_price"]
+        if price is None or basis is None:
             return f"No C2 sold in {label}: nothing to price the offer with."
+        if basis == PRICE_REGION_BUYERS:
+            return (
+                f"Estimate: {accounts} x {format_usd(price)}, the C2 revenue per SVR-RM buyer with C2 in "
+                f"{row['region']} in {label}."
+            )
+        if basis == PRICE_OVERALL_BUYERS:
+            return (
+                f"Estimate: {accounts} x {format_usd(price)}, the C2 revenue per SVR-RM buyer with C2 in all regions "
+                f"(none in {row['region']}) in {label}."
+            )
         scope = f"all regions (none sold in {row['region']})" if row["is_offer_overall"] else row["region"]
         return (
-            f"Estimate: {accounts} x {format_usd(row['c2_price'])}, the revenue per active customer of "
+            f"Estimate: {accounts} x {format_usd(price)}, the revenue per active customer of "
             f"C2 {row['c2_offer']} in {scope} in {label}."
         )
     if row["entry_price"] is None:

@@ -8,8 +8,10 @@ customer) can be behind several levers. t_decline, t_growth and t_forecast are `
 - ``re_engage``: dormant accounts (the mart's signal: no revenue now, revenue the same quarter a year earlier).
   At stake: a quarter's worth of their trailing revenue, (revenue over the four quarters before) / 4.
 - ``cross_sell_c2``: SVR-RM buyers without C2 (`segments.is_svr_rm_without_c2`). At stake: the observed attach
-  price of the region's C2 offer (`c2_offers`; the overall one when the region sold no C2 that quarter);
-  0 when no C2 was sold anywhere.
+  price among comparable customers (`c2_attach_prices`: the C2 revenue per SVR-RM buyer with C2 revenue that
+  quarter, in the region, else in all regions); without such buyers, the revenue per active customer of the
+  region's C2 offer (`c2_offers`; the overall one when the region sold no C2 that quarter); 0 when no C2 was
+  sold anywhere. The offer (which plan) is `c2_offers`' in every case.
 - ``upsell_rackmount``: growing desktop buyers: segment 'Desktop only', revenue the quarter before > 0 and
   revenue now at least (1 + t_growth) times it. At stake: what a typical entry rackmount buyer spends
   (`entry_rackmount_prices`: the median T1 revenue per T1 buyer that quarter); 0 when no T1 was sold.
@@ -32,6 +34,7 @@ from syno_activation.segments import (
     ENTRY_RACKMOUNT_TIER,
     OVERALL,
     SEGMENT_DESKTOP,
+    SEGMENT_SVR_RM,
     SIGNAL_DORMANT,
     is_svr_rm_without_c2,
 )
@@ -44,6 +47,11 @@ LEVER_UPSELL_RACKMOUNT: Final = "upsell_rackmount"
 # Ties in the ranking: money already lost before money forecast, forecast before potential.
 LEVERS: Final = (LEVER_WIN_BACK, LEVER_RE_ENGAGE, LEVER_PROTECT, LEVER_CROSS_SELL_C2, LEVER_UPSELL_RACKMOUNT)
 OBSERVED_LEVERS: Final = (LEVER_WIN_BACK, LEVER_RE_ENGAGE)  # money that was there and is gone
+
+# What a cross-sell's C2 price rests on, best first: SVR-RM buyers with C2 in the region, in all regions, the offer.
+PRICE_REGION_BUYERS: Final = "region_buyers"
+PRICE_OVERALL_BUYERS: Final = "overall_buyers"
+PRICE_OFFER: Final = "offer"
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +95,21 @@ def c2_offers(scorecard: pl.LazyFrame | pl.DataFrame) -> pl.LazyFrame:
         .first()
         .select("quarter", "region", "c2_offer", c2_price=pl.col("revenue") / pl.col("active"))
     )
+
+
+def c2_attach_prices(facts: pl.LazyFrame) -> pl.LazyFrame:
+    """Per quarter and region (and 'overall'): the observed C2 attach price among comparable customers, the mean
+    C2 revenue (`c2_revenue_usd` of marts.commercial_activation_snapshot) of the SVR-RM buyers with C2 revenue that
+    quarter (a customer buying in two regions counts in each). Columns: quarter, region, attach_price."""
+    buyers = (
+        facts.filter((pl.col("segment") == SEGMENT_SVR_RM) & (pl.col("c2_revenue_usd") > 0))
+        .select("quarter", "region", "customer", pl.col("c2_revenue_usd").cast(pl.Float64))
+        .sort("quarter", "region", "customer")  # one order, the same floats on every run
+    )
+    price = pl.col("c2_revenue_usd").sum() / pl.len()
+    per_region = buyers.group_by("quarter", "region", maintain_order=True).agg(attach_price=price)
+    overall = buyers.group_by("quarter", maintain_order=True).agg(attach_price=price)
+    return pl.concat([per_region, overall.select("quarter", region=pl.lit(OVERALL), attach_price="attach_price")])
 
 
 def entry_rackmount_prices(svr_rm_revenue: pl.LazyFrame | pl.DataFrame) -> pl.LazyFrame:
@@ -135,6 +158,11 @@ def lever_accounts(
     """The accounts behind each lever: the rows of `facts` picked by a lever, with columns `lever`,
     `usd_at_stake` and what the storyline's words need (c2_offer, c2_price, is_offer_overall, entry_price,
     region_revenue, region_forecast, is_own_forecast, is_interval_forecast: the forecast judged had an interval)."""
+    attach = c2_attach_prices(facts)
+    region_attach = attach.filter(pl.col("region") != OVERALL).select(
+        "quarter", "region", region_attach_price="attach_price"
+    )
+    overall_attach = attach.filter(pl.col("region") == OVERALL).select("quarter", overall_attach_price="attach_price")
     region_offers = offers.filter(pl.col("region") != OVERALL)
     overall_offers = offers.filter(pl.col("region") == OVERALL).select(
         "quarter", overall_offer="c2_offer", overall_price="c2_price"
@@ -143,13 +171,21 @@ def lever_accounts(
     enriched = (
         facts.join(region_offers, on=["quarter", "region"], how="left")
         .join(overall_offers, on="quarter", how="left")
+        .join(region_attach, on=["quarter", "region"], how="left")
+        .join(overall_attach, on="quarter", how="left")
         .join(entry_prices, on="quarter", how="left")
         .join(region_revenue, on=["quarter", "region"], how="left")
         .join(forecasts, on=["quarter", "region"], how="left")
         .with_columns(
             is_offer_overall=pl.col("c2_offer").is_null() & pl.col("overall_offer").is_not_null(),
             c2_offer=pl.coalesce("c2_offer", "overall_offer"),
-            c2_price=pl.coalesce("c2_price", "overall_price"),
+            c2_price=pl.coalesce("region_attach_price", "overall_attach_price", "c2_price", "overall_price"),
+            c2_price_basis=pl.when(pl.col("region_attach_price").is_not_null())
+            .then(pl.lit(PRICE_REGION_BUYERS))
+            .when(pl.col("overall_attach_price").is_not_null())
+            .then(pl.lit(PRICE_OVERALL_BUYERS))
+            .when(pl.col("c2_price").is_not_null() | pl.col("overall_price").is_not_null())
+            .then(pl.lit(PRICE_OFFER)),
             is_own_forecast=pl.col("svr_rm_forecast_usd").is_not_null(),
         )
         .with_columns(
@@ -157,7 +193,7 @@ def lever_accounts(
             .then(pl.col("svr_rm_forecast_upper_80").is_not_null())
             .otherwise(pl.col("region_upper_80").is_not_null())
         )
-        .drop("overall_offer", "overall_price")
+        .drop("overall_offer", "overall_price", "region_attach_price", "overall_attach_price")
     )
     previous, now = pl.col("previous_revenue_usd"), pl.col("revenue_usd")
     is_dormant = pl.col("signal") == SIGNAL_DORMANT

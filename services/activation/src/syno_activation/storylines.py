@@ -119,6 +119,7 @@ def _aggregate(accounts: pl.LazyFrame) -> pl.LazyFrame:
                 for name in (
                     "c2_offer",
                     "c2_price",
+                    "c2_price_basis",
                     "is_offer_overall",
                     "entry_price",
                     "region_revenue",

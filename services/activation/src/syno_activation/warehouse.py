@@ -30,13 +30,14 @@ from syno_shared.events import (
     PipelineFailed,
 )
 
-# `country` and `last_order_date` are read when the mart has them (see docs/ACTIVATION.md), else null.
+# `country`, `last_order_date` and `c2_revenue_usd` are read when the mart has them (a build made before they
+# existed has not; see docs/ACTIVATION.md), else null.
 ACTIVATION_SNAPSHOT_QUERY: Final = (
     "select quarter, region, customer, segment, revenue_usd::float8, qoq_change::float8, yoy_change::float8,"
-    " has_c2, signal, {country} as country, {last_order_date} as last_order_date"
+    " has_c2, signal, {country} as country, {last_order_date} as last_order_date, {c2_revenue_usd} as c2_revenue_usd"
     " from {marts}.commercial_activation_snapshot"
 )
-OPTIONAL_SNAPSHOT_COLUMNS: Final = {"country": "text", "last_order_date": "date"}
+OPTIONAL_SNAPSHOT_COLUMNS: Final = {"country": "text", "last_order_date": "date", "c2_revenue_usd": "float8"}
 ACTIVATION_SNAPSHOT_SCHEMA: Final = {
     "quarter": pl.Date,
     "region": pl.String,
@@ -49,6 +50,7 @@ ACTIVATION_SNAPSHOT_SCHEMA: Final = {
     "signal": pl.String,
     "country": pl.String,
     "last_order_date": pl.Date,
+    "c2_revenue_usd": pl.Float64,
 }
 
 REGION_FORECASTS_QUERY: Final = (
