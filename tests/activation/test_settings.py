@@ -78,3 +78,24 @@ def test_the_storyline_thresholds_are_activation_settings(monkeypatch: pytest.Mo
         top_opportunities=3,
     )
     assert activation.dashboard_links == {"opportunities": "http://mb/dashboard/9"}
+
+
+def test_summary_and_alert_targets_and_the_accuracy_margin_come_from_their_variables(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    for name in [name for name in os.environ if name.startswith("SYNO_ACTIVATION__")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("SYNO_ACTIVATION__NOTIFY_URLS", '["json://hooks.local/both-secret"]')
+    monkeypatch.setenv("SYNO_ACTIVATION__ALERT_URLS", '["slack://T/B/oncall-secret"]')
+    monkeypatch.setenv("SYNO_ACTIVATION__ACCURACY_MARGIN", "2.5")
+
+    settings = ActivationSettings()
+    activation = settings.activation
+
+    assert (activation.summary_url_values(), activation.alert_url_values(), activation.accuracy_margin) == (
+        ["json://hooks.local/both-secret"],
+        ["slack://T/B/oncall-secret"],
+        2.5,
+    )
+    assert "oncall-secret" not in repr(settings) and "both-secret" not in repr(settings)
