@@ -113,6 +113,9 @@ def test_a_silent_watcher_is_late_and_its_occurrence_is_its_last_beat() -> None:
     [late] = stale_heartbeats([silent], NOW, seconds=120)
     assert (late.deadline, late.occurrence) == ("watcher_heartbeat", f"ingestion.watcher@{silent.beat_at.isoformat()}")
     assert late.message.title == "syno: share watcher silent for 5 min"
+    # A checker that started a minute ago waits a full deadline before judging: the watcher may be starting too.
+    assert stale_heartbeats([silent], NOW, seconds=120, watching_since=NOW - timedelta(minutes=1)) == []
+    assert len(stale_heartbeats([silent], NOW, seconds=120, watching_since=NOW - timedelta(minutes=3))) == 1
 
 
 def test_dead_letters_waiting_past_the_grace_page_by_their_oldest() -> None:

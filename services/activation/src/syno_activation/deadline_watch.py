@@ -12,6 +12,7 @@ or a second replica find the alert already sent.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import re
 from collections.abc import Callable
@@ -156,9 +157,14 @@ def _run_id(deadline: str) -> str:
 
 
 async def check_deadlines(
-    service: ActivationService, now: datetime | None = None, *, freshness_tick: datetime | None = None
+    service: ActivationService,
+    now: datetime | None = None,
+    *,
+    freshness_tick: datetime | None = None,
+    watching_since: datetime | None = None,
 ) -> list[Delivered]:
-    """One check: open, resolve, queue, then send. With `freshness_tick`, also the scheduled freshness note."""
+    """One check: open, resolve, queue, then send. With `freshness_tick`, also the scheduled freshness note;
+    `watching_since`: when the checking loop started (see `Facts.watching_since`)."""
     activation = service.settings.activation
     options: DeadlineOptions = activation.deadlines
     channels: Channels = activation.channels()
@@ -169,7 +175,7 @@ async def check_deadlines(
         await connection.execute("select pg_advisory_xact_lock($1)", _LOCK_KEY)
         open_alerts = await _open_alerts(connection)
         facts = await read_facts(connection, options, now, open_alerts)
-        facts = Facts(facts.landed, facts.last_landed, facts.heartbeats, dead_letters)
+        facts = dataclasses.replace(facts, dead_letters=dead_letters, watching_since=watching_since)
         decided = plan(evaluate(facts, now, options), open_alerts)
         for late in decided.to_open:
             opened = await connection.fetchval(
@@ -232,9 +238,10 @@ async def check_periodically(
     service: ActivationService, *, every: float, clock: Callable[[], datetime] | None = None
 ) -> None:
     """Check now, then every `every` seconds, until cancelled; a database away is logged and tried again."""
+    started = clock() if clock else datetime.now(UTC)
     while True:
         try:
-            await check_deadlines(service, clock() if clock else None)
+            await check_deadlines(service, clock() if clock else None, watching_since=started)
         except _DATABASE_ERRORS as error:
             get_logger().warning("deadline_check_failed", error=str(error))
         await asyncio.sleep(every)

@@ -136,6 +136,9 @@ class Facts:
     landed: Sequence[LandedWorkbook] = ()
     last_landed: LandedWorkbook | None = None
     heartbeats: Sequence[Heartbeat] = ()
+    watching_since: datetime | None = None
+    """When this checker started: a heartbeat is judged only after a full deadline of watching, so a deployment
+    restarted after a long stop does not page before the watcher had a chance to beat again."""
     dead_letters: DeadLetters | None = None
 
 
@@ -291,8 +294,13 @@ def no_workbook(last: LandedWorkbook | None, now: datetime, options: DeadlineOpt
     return [Late("no_workbook", last.snapshot_id, Message(title, body, "warning"), snapshot_id=last.snapshot_id)]
 
 
-def stale_heartbeats(heartbeats: Sequence[Heartbeat], now: datetime, *, seconds: float) -> list[Late]:
-    """Watchers whose last heartbeat is older than `seconds`; the occurrence is the last beat."""
+def stale_heartbeats(
+    heartbeats: Sequence[Heartbeat], now: datetime, *, seconds: float, watching_since: datetime | None = None
+) -> list[Late]:
+    """Watchers whose last heartbeat is older than `seconds` (and than the checker's start, if given, by as much);
+    the occurrence is the last beat."""
+    if watching_since is not None and now - watching_since <= timedelta(seconds=seconds):
+        return []
     late = []
     for beat in heartbeats:
         age = now - beat.beat_at
@@ -345,7 +353,9 @@ def evaluate(facts: Facts, now: datetime, options: DeadlineOptions) -> Verdict:
         late += no_workbook(facts.last_landed, now, options)
         checked.add("no_workbook")
     if options.heartbeat_stale_seconds is not None:
-        late += stale_heartbeats(facts.heartbeats, now, seconds=options.heartbeat_stale_seconds)
+        late += stale_heartbeats(
+            facts.heartbeats, now, seconds=options.heartbeat_stale_seconds, watching_since=facts.watching_since
+        )
         checked.add("watcher_heartbeat")
     if options.dead_letter_minutes is not None and facts.dead_letters is not None:
         late += waiting_dead_letters(facts.dead_letters, now, minutes=options.dead_letter_minutes)
