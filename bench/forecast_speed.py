@@ -80,7 +80,6 @@ async def forecast(
     the pool start and the forecast seconds."""
     started = time.perf_counter()
     runner = BatchRunner(workers, name="bench", start_method=start_method)
-    await runner.start()
     try:
         await runner.warm_up()  # start the workers (and their imports) now
         pool_seconds = time.perf_counter() - started

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import sys
 import time
@@ -37,6 +38,19 @@ from syno_forecast.workqueue import make_batches
 HORIZON = 8
 GOAL_MAPE = 14.8
 GOAL_MASE = 1.50
+GOAL_SECONDS = 30.0
+COVERAGE_TOLERANCE = 5.0  # points from nominal
+# The engine before issue 14 (darts wrappers, ARIMA in the combination, every form searched twice), same data,
+# same 2 workers, run on this 2-core machine at 18:09 UTC on 2026-12-02 while other work kept it loaded (load
+# average ~8); issue 14 measured ~300 s for it on the machine alone.
+BEFORE = {
+    "seconds": 1776.0,
+    "seconds_unloaded_per_issue": 300.0,
+    "mape": 14.77,
+    "mase": 1.478,
+    "coverage_80": 82.6,
+    "coverage_95": 94.4,
+}
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -100,11 +114,13 @@ def score(data: list[TourismSeries], results: list[SeriesForecast]) -> TourismSc
 
 async def forecast(
     series: list[QuarterlySeries], *, workers: int, models: list[str] | None, batch_series: int
-) -> list[SeriesForecast]:
-    """The replica's path: series -> work batches -> the runner's process pool; results in input order."""
+) -> tuple[list[SeriesForecast], float, float]:
+    """The replica's path: series -> work batches -> the runner's process pool; results in input order,
+    the pool's start-up seconds and the forecast seconds."""
     runner = BatchRunner(workers, name="bench")
-    await runner.start()
     try:
+        pool_seconds = await runner.warm_up()
+        started = time.perf_counter()
         batches = make_batches(
             series,
             forecast_run_id="tourism",
@@ -117,10 +133,11 @@ async def forecast(
             horizon=HORIZON,
         )
         parts = await asyncio.gather(*(runner.evaluate(batch) for batch in batches))
+        forecast_seconds = time.perf_counter() - started
     finally:
         await runner.stop()
     by_id = {result.series_id: result for part in parts for result in part}
-    return [by_id[item.series_id] for item in series]
+    return [by_id[item.series_id] for item in series], pool_seconds, forecast_seconds
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -138,19 +155,55 @@ def main(argv: list[str] | None = None) -> int:
     data = load_tourism(Path(args.data_dir))[: args.limit]
     for item in data:
         assert item.series.start is not None and len(item.actual) == HORIZON
-    started = time.perf_counter()
-    results = asyncio.run(
+    results, pool_seconds, forecast_seconds = asyncio.run(
         forecast([item.series for item in data], workers=args.workers, models=models, batch_series=args.batch_series)
     )
-    elapsed = time.perf_counter() - started
+    elapsed = pool_seconds + forecast_seconds
     report = score(data, results)
+    is_coverage_met = all(
+        abs(observed - nominal) <= COVERAGE_TOLERANCE
+        for observed, nominal in ((report.coverage_80, 80.0), (report.coverage_95, 95.0))
+    )
+    is_accuracy_met = report.mape <= GOAL_MAPE and report.mase <= GOAL_MASE and is_coverage_met
     print(f"tourism quarterly: {len(data)} series, horizon {HORIZON}, models {[str(m) for m in parse_models(models)]}")
-    print(f"  MAPE 1-{HORIZON}: {report.mape:.2f}  (goal <= {GOAL_MAPE}; ETS reference 15.31)")
-    print(f"  MASE 1-{HORIZON}: {report.mase:.3f}  (goal <= {GOAL_MASE}; ETS reference 1.59)")
-    print(f"  coverage: 80% interval {report.coverage_80:.1f}%, 95% interval {report.coverage_95:.1f}%")
+    print(f"  MAPE 1-{HORIZON}: {report.mape:.2f}  (goal <= {GOAL_MAPE}; ETS reference 15.31; before {BEFORE['mape']})")
+    print(f"  MASE 1-{HORIZON}: {report.mase:.3f}  (goal <= {GOAL_MASE}; ETS reference 1.59; before {BEFORE['mase']})")
+    print(
+        f"  coverage: 80% interval {report.coverage_80:.1f}%, 95% interval {report.coverage_95:.1f}%"
+        f"  (goal: within {COVERAGE_TOLERANCE:.0f} points of nominal)"
+    )
     print("  chosen: " + ", ".join(f"{name} {share:.1f}%" for name, share in report.shares.items()))
-    print(f"  time: {elapsed:.1f} s with {args.workers} worker(s)")
-    print("  goals met" if report.mape <= GOAL_MAPE and report.mase <= GOAL_MASE else "  goals NOT met")
+    print(
+        f"  time: {elapsed:.1f} s with {args.workers} worker(s): pool start {pool_seconds:.1f} s + forecast"
+        f" {forecast_seconds:.1f} s  (goal <= {GOAL_SECONDS:.0f} s; before {BEFORE['seconds']} s)"
+    )
+    print("  accuracy goals met" if is_accuracy_met else "  accuracy goals NOT met")
+    summary = {
+        "benchmark": "forecast_tourism",
+        "series": len(data),
+        "horizon": HORIZON,
+        "workers": args.workers,
+        "models": [str(m) for m in parse_models(models)],
+        "seconds": round(elapsed, 2),
+        "pool_start_seconds": round(pool_seconds, 2),
+        "forecast_seconds": round(forecast_seconds, 2),
+        "mape": round(report.mape, 3),
+        "mase": round(report.mase, 4),
+        "coverage_80": round(report.coverage_80, 2),
+        "coverage_95": round(report.coverage_95, 2),
+        "goals": {
+            "seconds": GOAL_SECONDS,
+            "mape": GOAL_MAPE,
+            "mase": GOAL_MASE,
+            "coverage_80": [80.0 - COVERAGE_TOLERANCE, 80.0 + COVERAGE_TOLERANCE],
+            "coverage_95": [95.0 - COVERAGE_TOLERANCE, 95.0 + COVERAGE_TOLERANCE],
+        },
+        "is_time_met": elapsed <= GOAL_SECONDS,
+        "is_accuracy_met": is_accuracy_met,
+        "before": BEFORE,
+        "ets_reference": {"mape": 15.31, "mase": 1.59},
+    }
+    print(json.dumps(summary))
     return 0
 
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 import numpy as np
 import polars as pl
 import pytest
-from darts import TimeSeries
 
 from syno_forecast import fitting
 from syno_forecast.backtest import (
@@ -198,10 +198,10 @@ def test_a_failing_model_is_recorded_and_the_series_still_gets_a_forecast(monkey
 def test_a_combination_drops_a_failed_member_and_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
     real = fitting._fit_statsforecast
 
-    def ets_breaks(name: ModelName, history: np.ndarray, series: TimeSeries, horizon: int) -> ModelForecast:
+    def ets_breaks(name: ModelName, history: np.ndarray, horizon: int, **options: Any) -> ModelForecast:
         if name is ModelName.ETS:
             raise ZeroDivisionError("float division by zero")
-        return real(name, history, series, horizon)
+        return real(name, history, horizon, **options)
 
     monkeypatch.setattr(fitting, "_fit_statsforecast", ets_breaks)
     result = evaluate(quarterly([10, 12, 15, 11, 11, 13, 16, 12, 12, 14]), models=["combination"])

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from datetime import date
 
-from syno_forecast.backtest import SeriesForecast, evaluate
+from syno_forecast.backtest import evaluate
+from syno_forecast.results import SeriesForecast
 from syno_forecast.runner import BatchRunner
 from syno_forecast.series import QuarterlySeries
 from syno_forecast.workqueue import make_batches
@@ -26,7 +29,6 @@ async def run_batches(
     processes: int, items: list[QuarterlySeries], batch_series: int
 ) -> tuple[list[SeriesForecast], int]:
     runner = BatchRunner(processes, name="test", start_method="fork")
-    await runner.start()
     try:
         batches = make_batches(
             items,
@@ -60,3 +62,50 @@ def test_a_thread_runner_gives_the_same_forecasts() -> None:
     alone = [evaluate(item, models=BASELINES, last_complete_quarter=LAST_COMPLETE) for item in items]
     threaded, batches_done = asyncio.run(run_batches(0, items, batch_series=5))
     assert (threaded, batches_done) == (alone, 1)
+
+
+def test_the_pool_starts_with_the_first_batch_and_stops_when_idle() -> None:
+    """No worker process before the first batch; the pool is stopped after the idle period and a later
+    batch starts a new one, with the same forecasts."""
+    items = series(2)
+
+    async def scenario() -> tuple[list[bool], int, list[SeriesForecast], list[SeriesForecast]]:
+        runner = BatchRunner(1, name="test", start_method="fork", idle_seconds=0.3)
+        [batch] = make_batches(
+            items,
+            forecast_run_id="f1",
+            run_id="r1",
+            snapshot_id="s1",
+            last_complete_quarter=LAST_COMPLETE,
+            batch_series=5,
+            models=BASELINES,
+        )
+        seen = [runner.is_pool_running]
+        try:
+            first = await runner.evaluate(batch)
+            seen.append(runner.is_pool_running)
+            await asyncio.sleep(1.0)
+            seen.append(runner.is_pool_running)
+            second = await runner.evaluate(batch)
+            seen.append(runner.is_pool_running)
+        finally:
+            await runner.stop()
+        seen.append(runner.is_pool_running)
+        return seen, runner.pools_started, first, second
+
+    seen, pools_started, first, second = asyncio.run(scenario())
+    assert (seen, pools_started) == ([False, True, False, True, False], 2)
+    assert first == second == [evaluate(item, models=BASELINES, last_complete_quarter=LAST_COMPLETE) for item in items]
+
+
+def test_the_service_process_does_not_import_the_engine() -> None:
+    """The service (app factory, handlers, coordinator, work queue, runner) runs without statsforecast or
+    darts in its own process: only the pool's workers load them."""
+    code = (
+        "import sys\n"
+        "from syno_forecast.main import create_app\n"
+        "from syno_forecast import coordinator, handlers, runner, tables, workqueue\n"
+        "print(sorted(name for name in ('statsforecast', 'darts', 'torch', 'statsmodels') if name in sys.modules))\n"
+    )
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert loaded.stdout.strip() == "[]"

@@ -1,4 +1,5 @@
 from syno_forecast.main import create_app
 from syno_shared.service import serve
 
-serve(create_app())
+if __name__ == "__main__":  # worker processes of the pool import this module too; only the service serves
+    serve(create_app())

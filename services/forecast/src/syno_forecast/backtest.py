@@ -18,10 +18,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from datetime import date
-from typing import Literal, Self
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from syno_forecast.candidates import (
     INTERMITTENT_FALLBACKS,
@@ -37,74 +35,14 @@ from syno_forecast.candidates import (
     ineligibility,
     parse_models,
 )
-from syno_forecast.fitting import FitOutcome, fit_candidates, fit_model
+from syno_forecast.fitting import REUSE_FORM_MIN_LENGTH, FitOutcome, fit_candidates, fit_model
+from syno_forecast.results import CandidateResult, HoldoutMetrics, QuarterForecast, SeriesForecast
 from syno_forecast.series import QuarterlySeries
 from syno_shared.quarters import add_quarters
 
-_FROZEN = ConfigDict(frozen=True, extra="forbid")
+__all__ = ["CandidateResult", "HoldoutMetrics", "QuarterForecast", "SeriesForecast", "evaluate", "holdout_metrics"]
+
 _TIE_TOLERANCE = 1e-9
-
-
-class HoldoutMetrics(BaseModel):
-    """Accuracy of one model on the held-out quarters."""
-
-    model_config = _FROZEN
-
-    horizon: int = Field(ge=1, description="Quarters held out.")
-    mape: float | None = Field(description="MAPE in percent; None when a held-out actual is zero.")
-    smape: float | None = Field(description="sMAPE in percent (0..200); 0/0 counts as 0.")
-    mase: float | None = Field(description="MASE; None when the training part has no variation to scale by.")
-    mase_season: int | None = Field(description="Lag m of the MASE scale (4, or 1 for short series).")
-    notes: tuple[str, ...] = Field(default=(), description="Why a metric is undefined, if one is.")
-
-
-class CandidateResult(BaseModel):
-    """What happened to one candidate model in the backtest."""
-
-    model_config = _FROZEN
-
-    model: str = Field(description="Model name.")
-    status: Literal["evaluated", "failed", "ineligible"] = Field(description="Outcome in the backtest.")
-    detail: str = Field(description="Fitted form, or the reason it failed or was not run.")
-    metrics: HoldoutMetrics | None = Field(default=None, description="Holdout accuracy when evaluated.")
-
-
-class QuarterForecast(BaseModel):
-    """Forecast for one target quarter; bounds are ordered lower_95 <= lower_80 <= point <= ..."""
-
-    model_config = _FROZEN
-
-    target_quarter: date = Field(description="First day of the quarter forecast.")
-    point: float = Field(description="Point forecast.")
-    lower_80: float = Field(description="Lower bound of the 80% interval.")
-    upper_80: float = Field(description="Upper bound of the 80% interval.")
-    lower_95: float = Field(description="Lower bound of the 95% interval.")
-    upper_95: float = Field(description="Upper bound of the 95% interval.")
-
-    @model_validator(mode="after")
-    def _ordered(self) -> Self:
-        if not self.lower_95 <= self.lower_80 <= self.point <= self.upper_80 <= self.upper_95:
-            raise ValueError(f"interval bounds out of order for {self.target_quarter}")
-        return self
-
-
-class SeriesForecast(BaseModel):
-    """The model chosen for one series, why, how it did on the holdout, and its forecasts."""
-
-    model_config = _FROZEN
-
-    series_id: str = Field(description="Series identity from the input frame.")
-    model: str = Field(description="Chosen model.")
-    description: str = Field(description="Fitted form of the chosen model, e.g. 'AutoETS -> ETS(M,A,M)'.")
-    reason: str = Field(description="Why this model: the backtest outcome, or why a fallback was used.")
-    interval_method: str = Field(description="Where the intervals come from.")
-    history_quarters: int = Field(ge=0, description="Complete quarters trained on (zeros filled).")
-    actual_to_date: float | None = Field(description="Value so far in the partial current quarter.")
-    metrics: HoldoutMetrics | None = Field(description="Chosen model's holdout accuracy (None: no backtest).")
-    baseline_smape: float | None = Field(description="Seasonal naive's holdout sMAPE, the baseline.")
-    forecasts: tuple[QuarterForecast, ...] = Field(description="One row per target quarter.")
-    candidates: tuple[CandidateResult, ...] = Field(description="Every candidate considered.")
-    notes: tuple[str, ...] = Field(default=(), description="Fit notes and warnings of the chosen model.")
 
 
 # ---------------------------------------------------------------- metrics
@@ -146,17 +84,15 @@ def _rank_key(model: ModelName, metrics: HoldoutMetrics) -> tuple[bool, float, b
 # ---------------------------------------------------------------- forecasts
 
 
-def _bounded(forecast: ModelForecast, is_nonnegative: bool) -> tuple[FloatArray, FloatArray]:
-    point = forecast.point.copy()
-    quantiles = forecast.quantiles.copy()
-    if is_nonnegative:
-        point = np.maximum(point, 0.0)
-        quantiles = np.maximum(quantiles, 0.0)
-    return point, quantiles
+def _bounded_point(forecast: ModelForecast, is_nonnegative: bool) -> FloatArray:
+    return np.maximum(forecast.point, 0.0) if is_nonnegative else forecast.point.copy()
 
 
 def _quarter_rows(forecast: ModelForecast, first_target: date, is_nonnegative: bool) -> tuple[QuarterForecast, ...]:
-    point, quantiles = _bounded(forecast, is_nonnegative)
+    if forecast.quantiles is None:
+        raise ValueError(f"{forecast.model} was fitted without intervals; final forecasts need them")
+    point = _bounded_point(forecast, is_nonnegative)
+    quantiles = np.maximum(forecast.quantiles, 0.0) if is_nonnegative else forecast.quantiles
     at_lower_95, at_lower_80, at_upper_80, at_upper_95 = (QUANTILES.index(level) for level in (0.025, 0.1, 0.9, 0.975))
     rows = []
     for step in range(len(point)):
@@ -209,10 +145,10 @@ def _no_backtest(
     profile = SeriesProfile.of(values)
     name = ModelName.CROSTON if ineligibility(ModelName.CROSTON, profile) is None else ModelName.NAIVE
     try:
-        chosen = fit_model(name, values, start, horizon)
+        chosen = fit_model(name, values, horizon)
     except ModelFitError as error:
         name = ModelName.NAIVE
-        chosen = fit_model(name, values, start, horizon)
+        chosen = fit_model(name, values, horizon)
         why += f"; croston failed ({error})"
     return SeriesForecast(
         series_id=series.series_id,
@@ -304,12 +240,12 @@ def evaluate(
         return _no_backtest(series, start, requested, horizon, why)
 
     pool, results, pool_note = _pool(requested, training_profile)
-    fitted = fit_candidates(pool, training, start, horizon)
+    fitted = fit_candidates(pool, training, horizon, intervals=False)  # scored on points only
     if not any(name in fitted.forecasts for name in pool):
         fallbacks = [
             model for model in SHORT_FALLBACKS if model not in pool and ineligibility(model, training_profile) is None
         ]
-        fallback_fit = fit_candidates(fallbacks, training, start, horizon)
+        fallback_fit = fit_candidates(fallbacks, training, horizon, intervals=False)
         fitted = FitOutcome(
             {**fitted.forecasts, **fallback_fit.forecasts}, {**fitted.failures, **fallback_fit.failures}
         )
@@ -320,7 +256,7 @@ def evaluate(
     scored: list[tuple[ModelName, HoldoutMetrics]] = []
     for name in pool:
         if name in fitted.forecasts:
-            point, _ = _bounded(fitted.forecasts[name], is_nonnegative)
+            point = _bounded_point(fitted.forecasts[name], is_nonnegative)
             metrics = holdout_metrics(holdout, point, training)
             scored.append((name, metrics))
             results.append(
@@ -335,11 +271,11 @@ def evaluate(
     baseline = fitted.forecasts.get(ModelName.SEASONAL_NAIVE)
     if baseline is None and ineligibility(ModelName.SEASONAL_NAIVE, training_profile) is None:
         try:
-            baseline = fit_model(ModelName.SEASONAL_NAIVE, training, start, horizon)
+            baseline = fit_model(ModelName.SEASONAL_NAIVE, training, horizon)
         except ModelFitError:
             baseline = None
     baseline_smape = (
-        holdout_metrics(holdout, _bounded(baseline, is_nonnegative)[0], training).smape
+        holdout_metrics(holdout, _bounded_point(baseline, is_nonnegative), training).smape
         if baseline is not None
         else None
     )
@@ -347,9 +283,15 @@ def evaluate(
         return _no_backtest(series, start, requested, horizon, "no candidate could be fitted on the training part")
 
     ranking = sorted(scored, key=lambda item: _rank_key(*item))
+    # Long training parts: the final fits re-estimate the forms the backtest's searches picked (see fitting).
+    forms = (
+        {name: forecast.form for name, forecast in fitted.forecasts.items() if forecast.form is not None}
+        if len(training) >= REUSE_FORM_MIN_LENGTH
+        else {}
+    )
     reason = _choice_reason(ranking, horizon, pool_note)
     for name, metrics in ranking:
-        outcome = fit_candidates([name], values, start, horizon)
+        outcome = fit_candidates([name], values, horizon, forms=forms)
         final = outcome.forecasts.get(name)
         if final is None:
             reason += f"; {name} failed on the full history ({outcome.failures.get(name, '?')}), next best used"

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 FloatArray = npt.NDArray[np.float64]
+# What an automatic search picked (e.g. {"model": "MAM", "damped": True} for ETS), to re-estimate it elsewhere.
+Form = Mapping[str, Any]
 
 SEASON_LENGTH = 4
 QUANTILES: tuple[float, ...] = (0.025, 0.1, 0.5, 0.9, 0.975)
@@ -56,10 +59,12 @@ ALL_MODELS: tuple[ModelName, ...] = (
     ModelName.COMBINATION,
     ModelName.COMBINATION_MEDIAN,
 )
+# ARIMA is not a member: on the tourism benchmark it took ~80% of the engine's time (its search refits
+# dozens of models by numerical optimisation) and moved the combination's accuracy by less than the noise
+# between samples (bench/forecast_tourism.py). It stays a candidate of its own.
 COMBINATION_MEMBERS: tuple[ModelName, ...] = (
     ModelName.ETS,
     ModelName.THETA,
-    ModelName.ARIMA,
     ModelName.CES,
     ModelName.SEASONAL_NAIVE,
 )
@@ -174,11 +179,16 @@ def ineligibility(name: ModelName, profile: SeriesProfile) -> str | None:
 
 @dataclass(frozen=True, slots=True)
 class ModelForecast:
-    """Forecast of one model: ``point`` has shape (h,), ``quantiles`` (h, len(QUANTILES))."""
+    """Forecast of one model: ``point`` has shape (h,), ``quantiles`` (h, len(QUANTILES)) or ``None`` when the
+    fit was asked for points only. ``form`` is what a searching model picked (``None`` for the others)."""
 
     model: ModelName
     description: str
     point: FloatArray
-    quantiles: FloatArray
+    quantiles: FloatArray | None
     interval_method: str
     notes: tuple[str, ...] = ()
+    form: Form | None = field(default=None, compare=False)
+
+    def with_note(self, *notes: str) -> ModelForecast:
+        return replace(self, notes=self.notes + notes) if notes else self

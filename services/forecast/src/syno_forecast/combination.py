@@ -62,7 +62,8 @@ def combine(
 ) -> ModelForecast:
     """Mean (``combination``) or median (``combination_median``) of the members' points.
 
-    The intervals are those of the equal-weight mixture of the members' forecast distributions.
+    The intervals are those of the equal-weight mixture of the members' forecast distributions (none when
+    a member was fitted for its point only).
     ``failed`` members (name -> error) are named in the notes.
     """
     if len(members) < 2:
@@ -72,8 +73,11 @@ def combine(
     reduce = np.median if name is ModelName.COMBINATION_MEDIAN else np.mean
     label = "median" if name is ModelName.COMBINATION_MEDIAN else "mean"
     point = np.asarray(reduce(points, axis=0), dtype=np.float64)
-    quantiles = _mixture_quantiles(np.stack([members[member].quantiles for member in names]))
-    quantiles[:, QUANTILES.index(0.5)] = point
+    member_quantiles = [item for member in names if (item := members[member].quantiles) is not None]
+    quantiles: FloatArray | None = None
+    if len(member_quantiles) == len(names):  # points-only members (the backtest) have no mixture
+        quantiles = _mixture_quantiles(np.stack(member_quantiles))
+        quantiles[:, QUANTILES.index(0.5)] = point
     notes = tuple(f"member {member} left out: {error}" for member, error in (failed or {}).items())
     return ModelForecast(
         name,

@@ -15,7 +15,7 @@ import asyncpg
 from faststream.nats import NatsBroker
 
 from syno_forecast import warehouse
-from syno_forecast.backtest import SeriesForecast
+from syno_forecast.results import SeriesForecast
 from syno_forecast.workqueue import BATCH_RESULTS, FORECAST_WORK_STREAM, WorkBatch
 from syno_shared.errors import SynoError, TransientError
 from syno_shared.logging import get_logger

@@ -1,33 +1,30 @@
-"""Fitting one candidate model through darts, and every candidate of a series at once.
+"""Fitting one candidate model, and every candidate of a series at once.
 
-Models built on statsforecast (ETS, Theta, ARIMA, CES) give their own quantiles; the baselines and Croston
-get a normal approximation on their in-sample one-step errors; combinations are built from the fitted
-members (see ``combination``).
+ETS, Theta, ARIMA and CES are statsforecast's implementations, called directly (darts wraps the same ones;
+its wrappers add a TimeSeries per fit and seconds of imports the engine does not need) and give their own
+prediction intervals. The baselines (naive, seasonal naive, drift, mean) are their one-line rules, Croston is
+statsforecast's SBA variant; they get a normal approximation on their in-sample one-step errors.
+Combinations are built from the fitted members (see ``combination``).
+
+Two things keep long histories cheap, neither of which changes a choice:
+- the backtest scores point forecasts only, so its fits skip the intervals (CES simulates 5,000 paths for
+  them);
+- the form an automatic search picks on the training part (ETS components, Theta variant, CES season type,
+  ARIMA orders) is re-estimated on the full history instead of searched again, once the training part is
+  at least :data:`REUSE_FORM_MIN_LENGTH` quarters long. On shorter series the search is cheap and one more
+  quarter can change it, so it runs again there.
 """
 
 from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
 from statistics import NormalDist
 from typing import Any
 
 import numpy as np
-import pandas as pd
-from darts import TimeSeries
-from darts.models import (
-    AutoARIMA,
-    AutoCES,
-    AutoETS,
-    AutoTheta,
-    Croston,
-    NaiveDrift,
-    NaiveMean,
-    NaiveSeasonal,
-)
 
 from syno_forecast.candidates import (
     COMBINATION_MEMBERS,
@@ -38,6 +35,7 @@ from syno_forecast.candidates import (
     SEASON_LENGTH,
     SEASONAL_MIN_LENGTH,
     FloatArray,
+    Form,
     ModelFitError,
     ModelForecast,
     ModelName,
@@ -46,11 +44,13 @@ from syno_forecast.candidates import (
 )
 from syno_forecast.combination import combine
 
-
-def quarterly_timeseries(values: FloatArray, start: date) -> TimeSeries:
-    """A darts series on a quarter-start index (``freq="QS"``, so gaps can never confuse inference)."""
-    index = pd.date_range(pd.Timestamp(start), periods=len(values), freq="QS")
-    return TimeSeries.from_times_and_values(index, values.astype(np.float64).reshape(-1, 1))
+# A form picked on a training part this long is re-estimated on the full history, not searched again.
+REUSE_FORM_MIN_LENGTH = 4 * SEASON_LENGTH
+# statsforecast's interval levels for QUANTILES, named as its forecasts name them ("lo-95.0", "hi-80.0").
+_MIDDLE = QUANTILES.index(0.5)
+LEVELS: tuple[float, ...] = tuple(
+    round(100 * (high - low), 2) for low, high in zip(QUANTILES[:_MIDDLE], QUANTILES[_MIDDLE + 1 :][::-1], strict=True)
+)
 
 
 # ---------------------------------------------------------------- intervals for models without their own
@@ -83,7 +83,7 @@ def _steps(horizon: int) -> FloatArray:
     return np.arange(1, horizon + 1, dtype=np.float64)
 
 
-# ---------------------------------------------------------------- fitting
+# ---------------------------------------------------------------- baselines
 
 
 def _warning_notes(caught: Sequence[warnings.WarningMessage]) -> tuple[str, ...]:
@@ -91,40 +91,34 @@ def _warning_notes(caught: Sequence[warnings.WarningMessage]) -> tuple[str, ...]
     return tuple(f"warning during fit: {text}" for text in list(seen)[:3])
 
 
-# darts' baselines refuse fewer than 3 points; below that the same rule is applied directly.
-_DARTS_BASELINE_MIN_LENGTH = 3
-
-
-def _baseline_point(name: ModelName, history: FloatArray, series: TimeSeries, horizon: int) -> FloatArray:
-    if len(history) < _DARTS_BASELINE_MIN_LENGTH:
-        if name is ModelName.MEAN:
-            return np.full(horizon, float(history.mean()))
-        if name is ModelName.NAIVE:
-            return np.full(horizon, float(history[-1]))
-        raise ModelFitError(f"{name} needs at least {_DARTS_BASELINE_MIN_LENGTH} quarters")
-    model: Any
+def _baseline_point(name: ModelName, history: FloatArray, horizon: int) -> FloatArray:
+    if len(history) < MIN_LENGTH[name]:
+        raise ModelFitError(f"{name} needs at least {MIN_LENGTH[name]} quarters")
     if name is ModelName.NAIVE:
-        model = NaiveSeasonal(K=1)
-    elif name is ModelName.SEASONAL_NAIVE:
-        model = NaiveSeasonal(K=SEASON_LENGTH)
-    elif name is ModelName.DRIFT:
-        model = NaiveDrift()
-    elif name is ModelName.MEAN:
-        model = NaiveMean()
-    else:
-        model = Croston(version="sba", min_train_length=MIN_LENGTH[ModelName.CROSTON])
-    model.fit(series)
-    return np.asarray(model.predict(horizon).values(copy=False), dtype=np.float64).reshape(horizon)
+        return np.full(horizon, float(history[-1]))
+    if name is ModelName.MEAN:
+        return np.full(horizon, float(np.mean(history)))
+    if name is ModelName.SEASONAL_NAIVE:
+        last_season = history[-SEASON_LENGTH:]
+        return np.array([last_season[step % SEASON_LENGTH] for step in range(horizon)], dtype=np.float64)
+    if name is ModelName.DRIFT:
+        first, last = float(history[0]), float(history[-1])
+        slope = (last - first) / (len(history) - 1)
+        return np.linspace(last, last + slope * horizon, num=horizon + 1)[1:]
+    from statsforecast.models import CrostonSBA  # statsforecast is loaded by the first model that needs it
+
+    forecast = CrostonSBA().fit(history).predict(h=horizon)
+    return np.asarray(forecast["mean"], dtype=np.float64).reshape(horizon)
 
 
-def _fit_baseline(name: ModelName, history: FloatArray, series: TimeSeries, horizon: int) -> ModelForecast:
+def _fit_baseline(name: ModelName, history: FloatArray, horizon: int) -> ModelForecast:
     steps = _steps(horizon)
     length = len(history)
     if name is ModelName.ZERO:
         zeros = np.zeros(horizon)
         quantiles = np.zeros((horizon, len(QUANTILES)))
         return ModelForecast(name, "zero (all-zero history)", zeros, quantiles, "none (all zero)")
-    point = _baseline_point(name, history, series, horizon)
+    point = _baseline_point(name, history, horizon)
     if name is ModelName.NAIVE:
         quantiles, method = _residual_intervals(point, np.diff(history), np.sqrt(steps), history)
         return ModelForecast(name, "naive (last value)", point, quantiles, method)
@@ -147,6 +141,60 @@ def _fit_baseline(name: ModelName, history: FloatArray, series: TimeSeries, hori
     return ModelForecast(name, "Croston, Syntetos-Boylan approximation", point, quantiles, method)
 
 
+# ---------------------------------------------------------------- statsforecast models
+
+
+def _searching_model(name: ModelName, season_length: int) -> Any:
+    """The automatic search of ``name`` (what picks a form)."""
+    from statsforecast.models import AutoARIMA, AutoCES, AutoETS, AutoTheta  # seconds of imports: on first use
+
+    if name is ModelName.ETS:
+        return AutoETS(season_length=season_length)
+    if name is ModelName.THETA:
+        return AutoTheta(season_length=season_length)
+    if name is ModelName.ARIMA:
+        return AutoARIMA(season_length=season_length)
+    return AutoCES(season_length=season_length)
+
+
+def _fixed_model(name: ModelName, season_length: int, form: Form) -> Any:
+    """``name`` restricted to ``form``, as :func:`_form_of` read it off a fitted search."""
+    from statsforecast.models import ARIMA, AutoCES, AutoETS, AutoTheta
+
+    if name is ModelName.ETS:
+        return AutoETS(season_length=season_length, model=form["model"], damped=form["damped"])
+    if name is ModelName.THETA:
+        return AutoTheta(season_length=season_length, model=form["model"])
+    if name is ModelName.ARIMA:
+        return ARIMA(
+            order=form["order"],
+            seasonal_order=form["seasonal_order"],
+            season_length=season_length,
+            include_mean=form["include_mean"],
+            include_drift=form["include_drift"],
+        )
+    return AutoCES(season_length=season_length, model=form["model"])
+
+
+def _form_of(name: ModelName, fitted: Mapping[str, Any], season_length: int) -> Form:
+    if name is ModelName.ETS:
+        components = str(fitted["components"])
+        return {"season_length": season_length, "model": components[:3], "damped": components[3] != "N"}
+    if name is ModelName.THETA:
+        return {"season_length": season_length, "model": str(fitted["modeltype"])}
+    if name is ModelName.ARIMA:
+        p, q, big_p, big_q, _, d, big_d = (int(value) for value in fitted["arma"])
+        coefficients = fitted.get("coef", {})
+        return {
+            "season_length": season_length,
+            "order": (p, d, q),
+            "seasonal_order": (big_p, big_d, big_q),
+            "include_mean": "intercept" in coefficients,
+            "include_drift": "drift" in coefficients,
+        }
+    return {"season_length": season_length, "model": str(fitted["seasontype"])}
+
+
 def _describe_statsforecast(name: ModelName, fitted: Mapping[str, Any]) -> str:
     if name is ModelName.ETS:
         return f"AutoETS -> {fitted.get('method', '?')}"
@@ -162,62 +210,80 @@ def _describe_statsforecast(name: ModelName, fitted: Mapping[str, Any]) -> str:
     return f"AutoCES -> seasontype {season}"
 
 
-_STATSFORECAST: Mapping[ModelName, Callable[..., Any]] = {
-    ModelName.ETS: AutoETS,
-    ModelName.THETA: AutoTheta,
-    ModelName.ARIMA: AutoARIMA,
-    ModelName.CES: AutoCES,
-}
-
-
-def _fit_statsforecast(name: ModelName, history: FloatArray, series: TimeSeries, horizon: int) -> ModelForecast:
+def _fit_statsforecast(
+    name: ModelName, history: FloatArray, horizon: int, *, intervals: bool = True, form: Form | None = None
+) -> ModelForecast:
+    """Search (or, given a ``form`` found on the same seasonality, re-estimate) ``name`` and forecast."""
     is_seasonal = len(history) >= SEASONAL_MIN_LENGTH
-    model = _STATSFORECAST[name](
-        season_length=SEASON_LENGTH if is_seasonal else 1,
-        quantiles=list(QUANTILES),
-        min_train_length=MIN_LENGTH[name],
-    )
-    model.fit(series)
-    values = np.asarray(
-        model.predict(horizon, predict_likelihood_parameters=True).values(copy=False), dtype=np.float64
-    ).reshape(horizon, len(QUANTILES))
-    if not np.all(np.isfinite(values)):
+    season_length = SEASON_LENGTH if is_seasonal else 1
+    if form is not None and form["season_length"] != season_length:
+        form = None
+    model = _searching_model(name, season_length) if form is None else _fixed_model(name, season_length, form)
+    model.fit(history)
+    forecast = model.predict(h=horizon, level=list(LEVELS) if intervals else None)
+    point = np.asarray(forecast["mean"], dtype=np.float64).reshape(horizon)
+    quantiles: FloatArray | None = None
+    if intervals:
+        lows = [np.asarray(forecast[f"lo-{level}"], dtype=np.float64) for level in LEVELS]
+        highs = [np.asarray(forecast[f"hi-{level}"], dtype=np.float64) for level in LEVELS[::-1]]
+        quantiles = np.stack([*lows, point, *highs], axis=1)
+    if not np.all(np.isfinite(point)) or (quantiles is not None and not np.all(np.isfinite(quantiles))):
         raise ModelFitError(f"{name} produced non-finite forecasts")
-    fitted = getattr(model.model, "model_", None)
-    description = _describe_statsforecast(name, fitted if isinstance(fitted, dict) else {})
+    fitted = getattr(model, "model_", None)
+    fitted = fitted if isinstance(fitted, dict) else {}
+    description = _describe_statsforecast(name, fitted)
+    if form is not None:
+        description += " (form chosen on the training part, re-estimated)"
     if not is_seasonal:
         description += f" (no seasonality tried: fewer than {SEASONAL_MIN_LENGTH} quarters)"
-    point = values[:, QUANTILES.index(0.5)].copy()
-    return ModelForecast(name, description, point, values, "model (statsforecast prediction levels)")
+    found = _form_of(name, fitted, season_length) if fitted else None
+    return ModelForecast(name, description, point, quantiles, "model (statsforecast prediction levels)", form=found)
 
 
-def fit_model(name: ModelName, history: FloatArray, start: date, horizon: int) -> ModelForecast:
+_STATSFORECAST: frozenset[ModelName] = frozenset({ModelName.ETS, ModelName.THETA, ModelName.ARIMA, ModelName.CES})
+
+
+# ---------------------------------------------------------------- fitting
+
+
+def fit_model(
+    name: ModelName, history: FloatArray, horizon: int, *, intervals: bool = True, form: Form | None = None
+) -> ModelForecast:
     """Fit one single (non-combination) model and forecast ``horizon`` quarters.
 
-    Raises :class:`ModelFitError` with the library's message when fitting or forecasting fails.
+    ``intervals=False`` leaves the statsforecast models' quantiles out (``None``): the backtest needs points
+    only. ``form`` (from a fit on the training part) restricts a statsforecast model to it; should that fail
+    on this history, the full search runs instead. Raises :class:`ModelFitError` with the library's message
+    when fitting or forecasting fails.
     """
     if name in COMBINATIONS:
         raise ValueError(f"{name} is built from members with combine(), not fitted")
-    series = quarterly_timeseries(history, start)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
             if name in _STATSFORECAST:
-                result = _fit_statsforecast(name, history, series, horizon)
+                try:
+                    result = _fit_statsforecast(name, history, horizon, intervals=intervals, form=form)
+                except Exception as error:
+                    if form is None:
+                        raise
+                    result = _fit_statsforecast(name, history, horizon, intervals=intervals)
+                    note = f"the training part's form failed on this history ({type(error).__name__}); searched again"
+                    result = result.with_note(note)
             else:
-                result = _fit_baseline(name, history, series, horizon)
+                result = _fit_baseline(name, history, horizon)
         except ModelFitError:
             raise
-        # darts and statsforecast raise many unrelated types (ValueError, LinAlgError, the not-implemented error
-        # for "tiny datasets", ZeroDivisionError...); each is recorded on the candidate, never swallowed.
+        # statsforecast raises many unrelated types (ValueError, LinAlgError, the not-implemented error for
+        # "tiny datasets", ZeroDivisionError...); each is recorded on the candidate, never swallowed.
         except Exception as error:
             raise ModelFitError(f"{type(error).__name__}: {error}") from error
-    if not np.all(np.isfinite(result.quantiles)) or not np.all(np.isfinite(result.point)):
-        raise ModelFitError(f"{name} produced non-finite forecasts or intervals")
-    notes = result.notes + _warning_notes(caught)
-    return ModelForecast(
-        result.model, result.description, result.point, result.quantiles, result.interval_method, notes
+    is_finite = np.all(np.isfinite(result.point)) and (
+        result.quantiles is None or np.all(np.isfinite(result.quantiles))
     )
+    if not is_finite:
+        raise ModelFitError(f"{name} produced non-finite forecasts or intervals")
+    return result.with_note(*_warning_notes(caught))
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,11 +294,19 @@ class FitOutcome:
     failures: Mapping[ModelName, str]
 
 
-def fit_candidates(names: Sequence[ModelName], history: FloatArray, start: date, horizon: int) -> FitOutcome:
+def fit_candidates(
+    names: Sequence[ModelName],
+    history: FloatArray,
+    horizon: int,
+    *,
+    intervals: bool = True,
+    forms: Mapping[ModelName, Form] | None = None,
+) -> FitOutcome:
     """Fit every model in ``names`` (members of a requested combination too) on ``history``.
 
     Members fitted only for a combination are reported in ``forecasts`` as well; callers pick what they
-    asked for. Eligibility is the caller's job (see :func:`ineligibility`).
+    asked for. Eligibility is the caller's job (see :func:`ineligibility`). ``intervals`` and ``forms``
+    are passed on to :func:`fit_model`.
     """
     profile = SeriesProfile.of(history)
     wanted = set(names)
@@ -244,7 +318,7 @@ def fit_candidates(names: Sequence[ModelName], history: FloatArray, start: date,
         if name not in wanted or name in COMBINATIONS:
             continue
         try:
-            forecasts[name] = fit_model(name, history, start, horizon)
+            forecasts[name] = fit_model(name, history, horizon, intervals=intervals, form=(forms or {}).get(name))
         except ModelFitError as error:
             failures[name] = str(error)
     members = {name: forecasts[name] for name in COMBINATION_MEMBERS if name in forecasts}

@@ -1,4 +1,4 @@
-"""The forecast service: a FastStream app with a long-lived process pool for its share of the work."""
+"""The forecast service: a FastStream app whose worker processes start with the first batch and stop when idle."""
 
 from __future__ import annotations
 
@@ -13,16 +13,8 @@ from syno_shared.service import build_service
 def create_app(settings: ForecastSettings | None = None) -> FastStream:
     settings = settings or ForecastSettings()
     app, service = build_service("forecast", settings)
-    runner = BatchRunner(settings.forecast.processes)
+    runner = BatchRunner(settings.forecast.processes, idle_seconds=settings.forecast.pool_idle_seconds)
     register(service, runner)
-
-    @app.on_startup
-    async def start_workers() -> None:
-        await runner.start()
-
-    @app.after_startup
-    async def warm_workers() -> None:
-        await runner.warm_up()
 
     @app.after_shutdown
     async def stop_workers() -> None:

@@ -38,6 +38,14 @@ class ForecastOptions(BaseModel):
         ge=0,
         description="Worker processes per replica for its batches (0 = one thread in the service process).",
     )
+    pool_idle_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description=(
+            "Seconds without a batch after which a replica stops its worker processes and frees their memory;"
+            " the next batch starts them again (a few seconds of imports)."
+        ),
+    )
     work_timeout_seconds: float = Field(
         default=600.0, gt=0, description="How long a run waits for all its batches before it is retried."
     )

@@ -8,7 +8,7 @@ from typing import NamedTuple
 
 import polars as pl
 
-from syno_forecast.backtest import SeriesForecast
+from syno_forecast.results import SeriesForecast
 from syno_forecast.training import SEPARATOR
 from syno_shared.events import TierForecast
 

@@ -16,7 +16,7 @@ from typing import Final
 from faststream.nats import JStream, RetentionPolicy, StorageType
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from syno_forecast.backtest import SeriesForecast
+from syno_forecast.results import SeriesForecast
 from syno_forecast.series import QuarterlySeries
 
 FORECAST_WORK_STREAM: Final = "SYNO_FORECAST_WORK"
