@@ -233,3 +233,23 @@ async def test_the_freshness_check_sends_one_note_per_tick(
     assert "- Last workbook: **?**, landed " in note["message"]  # the completion above carries no file name
     assert "activated: yes" in note["message"]
     assert "- Open deadline alerts: 0" in note["message"]
+
+
+async def test_two_replicas_and_a_restart_send_a_late_workbook_alert_once(
+    nats_url: str, isolated_pg_dsn: str, data_dir: Path, webhook: LocalHTTPServer
+) -> None:
+    """Two activation replicas check at the same moment, then a third process (a restart) checks again: the
+    occurrence is alerted once."""
+    settings = activation_settings(nats_url, isolated_pg_dsn, data_dir, webhook, check_seconds=0, no_workbook_days=7)
+    first_app, first = build_service("activation", settings)
+    second_app, second = build_service("activation", settings)
+    async with first_app, second_app:
+        await record_completions(first.pool, "5" * 64, "run-5", ("ingestion", "transform", "forecast", "activation"))
+        await first.pool.execute("update ops.stage_completions set completed_at = now() - interval '9 days'")
+        await asyncio.gather(check_deadlines(first), check_deadlines(second))
+    restarted_app, restarted = build_service("activation", settings)
+    async with restarted_app:
+        await check_deadlines(restarted)
+        opened = await restarted.pool.fetchval("select count(*) from ops.deadline_alerts where resolved_at is null")
+    assert titles(webhook, "no workbook") == ["syno: no workbook for 9.0 days (deadline 7)"]
+    assert opened == 1

@@ -109,6 +109,8 @@ async def test_a_file_dropped_while_paused_stays_and_goes_through_after_resume(
         [beat] = status["heartbeats"]
         assert beat["component"] == "ingestion.watcher"
         assert json.loads(beat["details"])["files_waiting"] == 1
+        shown = " ".join((await asyncio.to_thread(syno, nats_url, isolated_pg_dsn, "status")).split())  # unwrapped
+        assert "ingestion PAUSED since " in shown and ": share maintenance" in shown
 
         await asyncio.to_thread(syno, nats_url, isolated_pg_dsn, "resume", "ingestion")
 
