@@ -50,11 +50,6 @@ class Channels:
     def alert_channels(self) -> list[str]:
         return list(self.alert_urls)
 
-    @property
-    def notify_channels(self) -> list[str]:
-        """The alert channels, under the name callers used before summaries and alerts were routed apart."""
-        return self.alert_channels
-
     def message_url(self, key: OutboxKey) -> str | None:
         """Where a summary or alert row goes now: its channel among the targets of its kind (None: not there)."""
         return (self.alert_urls if key.kind == "alert" else self.summary_urls).get(key.channel)
