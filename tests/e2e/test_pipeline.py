@@ -20,6 +20,7 @@ import pytest
 
 from syno_cli.pipeline import drop_on_share, ensure_stream, service_processes, wait_for_run
 from syno_cli.replay import replay_event
+from syno_cli.smoke import published_snapshot
 from syno_sample.workbook import SampleSpec, write_workbook
 from syno_shared import bus
 from syno_shared.embedded import Endpoints
@@ -103,17 +104,6 @@ def _syno(args: list[str], endpoints: Endpoints, data_dir: Path) -> subprocess.C
     )
 
 
-async def _published_snapshot(dsn: str) -> str | None:
-    connection = await asyncpg.connect(dsn)
-    try:
-        value = await connection.fetchval(
-            "select snapshot_id from ops.published_snapshot order by publication_id desc limit 1"
-        )
-    finally:
-        await connection.close()
-    return str(value) if value is not None else None
-
-
 class Chat(http.server.BaseHTTPRequestHandler):
     """A chat webhook (apprise json://) that keeps what it was sent."""
 
@@ -184,7 +174,7 @@ def test_dropped_workbook_reaches_activation_with_right_marts_and_one_trace(
         sent_before_smoke = len(chat.bodies)
         smoke = _syno(["smoke", "--rows-per-year", "1500", "--timeout", "300"], endpoints, data_dir)
         sent_after_smoke = len(chat.bodies)
-        published_after_smoke = asyncio.run(_published_snapshot(endpoints.pg_dsn))
+        published_after_smoke = asyncio.run(published_snapshot(endpoints.pg_dsn))
     logs = {p.name: p.read_text()[-3000:] for p in (tmp_path / "logs").glob("*.log")}
     assert status == "succeeded", (events.get(bus.PIPELINE_FAILED), logs)
     assert set(events) >= {bus.WORKBOOK_LANDED, bus.MARTS_READY, bus.FORECAST_PUBLISHED, bus.ACTIVATION_COMPLETED}

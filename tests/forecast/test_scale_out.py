@@ -23,6 +23,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from syno_cli.pipeline import stop_processes
 from syno_forecast.training import SEPARATOR
 from syno_shared import bus, migrate
 from syno_shared.embedded import EmbeddedNats
@@ -169,15 +170,7 @@ def replicas(tmp_path: Path, isolated_pg_dsn: str) -> Iterator[tuple[str, str, l
                 )
         yield server.url, isolated_pg_dsn, logs
     finally:
-        for process in processes:
-            if process.poll() is None:
-                process.terminate()
-        for process in processes:
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_processes(processes, grace_seconds=30)
         server.stop()
 
 

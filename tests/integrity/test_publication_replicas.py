@@ -32,6 +32,7 @@ from integrity_support import (
 )
 from polars.testing import assert_frame_equal
 
+from syno_cli.pipeline import stop_processes
 from syno_forecast import warehouse as forecast_warehouse
 from syno_forecast.runner import evaluate_batch
 from syno_forecast.series import build_quarterly_series
@@ -59,15 +60,7 @@ def replicas(names: list[str], env: dict[str, str], log_dir: Path) -> Iterator[N
                 )
         yield
     finally:
-        for process in processes:
-            if process.poll() is None:
-                process.terminate()
-        for process in processes:
-            try:
-                process.wait(20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_processes(processes)
 
 
 async def expected_forecast(pool: asyncpg.Pool, ready: MartsReady, event: ForecastPublished) -> dict[str, pl.DataFrame]:
