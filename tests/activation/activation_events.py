@@ -33,6 +33,7 @@ WORKBOOK = WorkbookFacts(
         previous_snapshot_id="1" * 64,
         size_bytes=400_000,
         sheets_added=["2026"],
+        sheets_removed=["2023-C2"],
         rows={"2025": 1_200, "2025-C2": -34},
         columns_added={"2025": ["Region", "Sales_Rep"]},
         columns_removed={"2025-C2": ["Comments"]},
@@ -89,8 +90,8 @@ All 4 opportunities of Q3 2025, with their accounts: [opportunities](http://meta
 
 **Workbook**: sellout_2025\\*.xlsx, 12.3 MB (+0.4 MB), 123,456 rows loaded.
 Rows per sheet: 2025 120,000 (+1,200), 2025-C2 3,456 (-34), 2026 10 (new).
-Since the previous snapshot: sheets added: 2026; columns added: 2025: Region, Sales_Rep; \
-columns removed: 2025-C2: Comments.
+Since the previous snapshot: sheets added: 2026; sheets removed: 2023-C2; columns added: 2025: Region, \
+Sales_Rep; columns removed: 2025-C2: Comments.
 Snapshot `9a8b7c6d5e4f`, run `run-42`. Published: the dashboards show this snapshot.
 
 **Quality**: dbt tests 120 passed, 2 warned, 0 failed; gates warned: unmapped_products.
