@@ -8,8 +8,11 @@
 
     Without the var (an operator's or a test's plain `dbt build`) custom schemas are used verbatim
     (staging, intermediate, marts) instead of dbt's default <target_schema>_<custom_schema>; nodes
-    without one land in target.schema. The var goes in --vars, not an env var: a changed var makes dbt
-    parse the project again, and the schema of every node is decided while parsing. -#}
+    without one land in target.schema. The var goes in --vars, not an env var: the schema of every node is
+    decided while parsing, and dbt does not notice an env var read here change. A changed var would make dbt
+    parse the whole project again on every build, so the transform's warm runner parses once with a
+    placeholder build (b_000000000000_00000000) and gives dbt, for each build, a copy of that manifest whose
+    nodes name the build's schemas (services/transform/.../dbt_runner.py, manifest_for_build). -#}
 {% macro generate_schema_name(custom_schema_name, node) -%}
     {%- set build = var('build_schema_prefix', '') | string | trim -%}
     {%- set schema = target.schema if custom_schema_name is none else custom_schema_name | trim -%}

@@ -1,14 +1,24 @@
 """A warm, in-process dbt: one dbtRunner per process, invocations serialised.
 
-Importing dbt costs seconds; keeping the runner between events pays that once per process. Each build
-goes into schemas of its own (the build's name is a dbt var, see dbt/macros/generate_schema_name.sql), so
-dbt parses the project again for every build (about a second); the import is what the warm runner saves.
+Importing dbt costs seconds and parsing the project one more; a warm runner pays both once per process.
+Each build goes into schemas of its own (the build's name is the dbt var build_schema_prefix, see
+dbt/macros/generate_schema_name.sql), and dbt decides a node's schema while parsing, so a changed var
+would make dbt parse the whole project again on every build. Instead the project is parsed once with a
+placeholder build name (PARSED_BUILD) and each build runs on a copy of that manifest whose nodes name the
+build's schemas (`manifest_for_build`, handed to dbtRunner(manifest=...)): no parse at all per build. The
+project is parsed again when one of its files or the vars change.
+
+The data tests run on every build (a failure stops publication); dbt's unit tests check the SQL logic,
+not the data, so they run in the test suite (tests/transform) and not on every snapshot.
 """
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import json
 import os
+import re
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +27,10 @@ from urllib.parse import parse_qs, unquote, urlparse
 
 MARTS_SCHEMA = "marts"  # the schema dbt_project.yml gives the models of models/marts/
 BUILD_VARIABLE = "build_schema_prefix"  # the dbt var naming the build's schemas
+BUILD_NAME = re.compile(r"^b_[0-9a-f]{12}_[0-9a-f]{8}$")  # the macro's own check, before dbt is asked
+PARSED_BUILD = "b_000000000000_00000000"  # the build name the kept manifest is parsed with
+PROJECT_FILES = (".sql", ".yml", ".yaml", ".csv", ".md", ".py")
+DBT_THREADS = 2  # nodes built side by side: PostgreSQL does the work, dbt mostly waits for it
 
 
 @dataclass(frozen=True)
@@ -52,13 +66,50 @@ def dbt_environment(pg_dsn: str, threads: int = 1) -> dict[str, str]:
     }
 
 
+def project_fingerprint(project_dir: Path) -> tuple[tuple[str, int, int], ...]:
+    """Name, size and mtime of every project file dbt parses: a change means the kept manifest is stale."""
+    found = []
+    for directory, folders, files in os.walk(project_dir):
+        folders[:] = sorted(f for f in folders if f not in ("target", "logs", "dbt_packages") and f[0] != ".")
+        for name in sorted(files):
+            if name.endswith(PROJECT_FILES):
+                path = Path(directory) / name
+                status = path.stat()
+                found.append((str(path), status.st_size, status.st_mtime_ns))
+    return tuple(found)
+
+
+def manifest_for_build(manifest: Any, build_id: str) -> Any:
+    """A copy of a manifest parsed for PARSED_BUILD whose nodes are built in `build_id`'s schemas. Nodes and unit
+    tests are copied (a build writes its compiled SQL on them); everything else is shared with the original."""
+
+    def moved(node: Any) -> Any:
+        node = copy.deepcopy(node)
+        if str(node.schema).startswith(f"{PARSED_BUILD}_"):
+            node.schema = build_id + str(node.schema)[len(PARSED_BUILD) :]
+        if getattr(node, "relation_name", None):
+            node.relation_name = node.relation_name.replace(f'"{PARSED_BUILD}_', f'"{build_id}_')
+        return node
+
+    built = dataclasses.replace(
+        manifest,
+        nodes={unique_id: moved(node) for unique_id, node in manifest.nodes.items()},
+        unit_tests={unique_id: moved(node) for unique_id, node in manifest.unit_tests.items()},
+        flat_graph={},
+    )
+    built.build_flat_graph()
+    return built
+
+
 @dataclass
 class WarmDbt:
     project_dir: Path
     target_path: Path
     pg_dsn: str
+    threads: int = DBT_THREADS
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _runner: Any = None
+    _parsed: tuple[Any, Any] | None = None  # (project fingerprint and vars, manifest parsed for PARSED_BUILD)
 
     def _get_runner(self) -> Any:
         if self._runner is None:
@@ -68,13 +119,26 @@ class WarmDbt:
         return self._runner
 
     def warm_up(self, variables: dict[str, Any]) -> None:
-        """Import dbt and parse the project now, so the first event does not pay the import (each build parses
-        again: its schemas are a var)."""
-        self.invoke(["parse", "--vars", json.dumps(variables, sort_keys=True)])
+        """Import dbt and parse the project now, so the first event pays neither."""
+        self.parsed_manifest(variables)
 
-    def invoke(self, args: list[str]) -> Any:
+    def parsed_manifest(self, variables: dict[str, Any]) -> Any | None:
+        """The project parsed for PARSED_BUILD with these vars, parsed again only when a project file or the vars
+        changed; None when the project does not parse (the build then reports dbt's own error)."""
+        key = (project_fingerprint(self.project_dir), json.dumps(variables, sort_keys=True))
+        if self._parsed is None or self._parsed[0] != key:
+            self._parsed = None
+            parse_variables = {**variables, BUILD_VARIABLE: PARSED_BUILD}
+            result = self.invoke(["parse", "--vars", json.dumps(parse_variables, sort_keys=True)])
+            if not result.success or result.result is None:
+                return None
+            self._parsed = (key, result.result)
+        return self._parsed[1]
+
+    def invoke(self, args: list[str], manifest: Any = None) -> Any:
+        """One dbt command; on `manifest` (no parse) when one is given."""
         with self._lock:  # dbt invocations in one process must not run concurrently
-            os.environ.update(dbt_environment(self.pg_dsn))
+            os.environ.update(dbt_environment(self.pg_dsn, self.threads))
             self.target_path.mkdir(parents=True, exist_ok=True)
             common = [
                 "--project-dir",
@@ -86,16 +150,32 @@ class WarmDbt:
                 "--log-path",
                 str(self.target_path / "logs"),
             ]
-            return self._get_runner().invoke([*args, *common, "--quiet", "--no-use-colors"])
+            runner = self._get_runner()
+            if manifest is not None:
+                runner = type(runner)(manifest=manifest)
+            return runner.invoke([*args, *common, "--quiet", "--no-use-colors"])
 
     def build(self, snapshot_id: str, variables: dict[str, Any], build_id: str | None = None) -> DbtBuild:
         """`dbt build` of one snapshot, into the schemas of `build_id` (plain staging/intermediate/marts without one).
 
-        The snapshot goes in SYNO_DBT_SNAPSHOT_ID, the build in --vars. A model built anywhere else than the
-        build's schemas fails the build: a stale parse must never write over another build's tables."""
+        The snapshot goes in SYNO_DBT_SNAPSHOT_ID, the build in --vars and in the nodes of the kept manifest
+        (manifest_for_build). A model built anywhere else than the build's schemas fails the build: a stale
+        parse must never write over another build's tables."""
+        if build_id is not None and not BUILD_NAME.match(build_id):
+            return refused_build(build_id)
         os.environ["SYNO_DBT_SNAPSHOT_ID"] = snapshot_id
         build_variables = {**variables, BUILD_VARIABLE: build_id} if build_id else variables
-        result = self.invoke(["build", "--vars", json.dumps(build_variables, sort_keys=True)])
+        manifest = None
+        if build_id is not None and (parsed := self.parsed_manifest(variables)) is not None:
+            manifest = manifest_for_build(parsed, build_id)
+        arguments = [
+            "build",
+            "--vars",
+            json.dumps(build_variables, sort_keys=True),
+            "--exclude-resource-type",
+            "unit_test",
+        ]
+        result = self.invoke(arguments, manifest)
         run_results = getattr(result, "result", None)
         nodes = list(getattr(run_results, "results", None) or [])
         marts_schema = f"{build_id}_{MARTS_SCHEMA}" if build_id else MARTS_SCHEMA
@@ -144,3 +224,20 @@ class WarmDbt:
             error=error,
             seconds=float(getattr(run_results, "elapsed_time", 0.0) or 0.0),
         )
+
+
+def refused_build(build_id: str) -> DbtBuild:
+    """A build name that is not one (the macro refuses it too): nothing is asked of dbt."""
+    return DbtBuild(
+        is_success=False,
+        invocation_id="",
+        models_built=[],
+        marts=[],
+        marts_schema="",
+        tests_passed=0,
+        tests_warned=0,
+        tests_failed=0,
+        failed_nodes=[],
+        error=f"build_schema_prefix must look like b_<12 hex>_<8 hex>, got {build_id!r}",
+        seconds=0.0,
+    )
