@@ -197,7 +197,7 @@ def wait_until_ready(logs: list[Path], timeout: float = 180) -> None:
 def test_four_replica_processes_forecast_every_series_exactly_once(replicas: tuple[str, str, list[Path]]) -> None:
     nats_url, dsn, logs = replicas
     wait_until_ready(logs)
-    snapshot_id = f"scale-out-{uuid.uuid4().hex[:8]}"
+    snapshot_id = uuid.uuid4().hex * 2  # a workbook fingerprint's shape
     asyncio.run(publish(nats_url, marts_ready(snapshot_id)))
 
     deadline = time.monotonic() + 240
