@@ -16,7 +16,7 @@ from activation_marts import FORECAST_RUN, SNAPSHOT_MARTS
 from pydantic import SecretStr
 
 from syno_activation.handlers import activate
-from syno_activation.settings import ActivationOptions, ActivationSettings, LineageSettings
+from syno_activation.settings import ActivationOptions, ActivationSettings, LineageSettings, MetabaseSettings
 from syno_shared import bus
 from syno_shared.events import ActivationCompleted, DeliveryResult
 
@@ -125,3 +125,45 @@ async def test_a_forecast_becomes_storylines_a_summary_lineage_and_a_recorded_co
     assert await pool.fetchval("select storylines from ops.activation_log where run_id = $1", event.run_id) == 10
     assert len(lineage_file.read_text().splitlines()) == 4
     assert json.loads(lineage_file.read_text().splitlines()[-1])["job"]["name"] == "syno.activation"
+
+
+@pytest.mark.parametrize(
+    ("publication", "summaries", "lineage_events"),
+    [("published", 1, 4), ("kept_aside_older", 1, 4), ("rehearsal", 0, 0)],
+)
+async def test_only_a_snapshot_the_dashboards_show_refreshes_them_and_a_rehearsal_sends_nothing(
+    pool: asyncpg.Pool,
+    http_server: Callable[..., LocalHTTPServer],
+    tmp_path: Path,
+    publication: str,
+    summaries: int,
+    lineage_events: int,
+) -> None:
+    """Kept aside (older data): people are told, the dashboards still show the newer snapshot, so no refresh
+    (its sentinel could never confirm this snapshot). A rehearsal (`syno smoke`): storylines, nothing sent."""
+
+    def accept(request: Request) -> tuple[int, Any]:
+        return 200, {"ok": True}
+
+    webhook, metabase = http_server(accept), http_server(accept)
+    lineage_file = tmp_path / "lineage.jsonl"
+    settings = ActivationSettings(
+        activation=ActivationOptions(
+            notify_urls=[SecretStr(f"json://127.0.0.1:{webhook.port}/hooks/syno")],
+            metabase=MetabaseSettings(
+                mode="invalidate", url=f"http://127.0.0.1:{metabase.port}", api_key=SecretStr("k"), database_id=2
+            ),
+            lineage=LineageSettings(transport="file", file_path=lineage_file),
+        )
+    )
+    event = forecast_event().model_copy(
+        update={"forecast_run_id": FORECAST_RUN, "marts_schema": SNAPSHOT_MARTS, "publication": publication}
+    )
+
+    outcome = await activate(local_service(pool, settings), event)
+
+    assert len(webhook.requests) == summaries
+    assert len(metabase.requests) == (1 if publication == "published" else 0)
+    assert len(outcome.event.dashboards) == (1 if publication == "published" else 0)
+    assert (len(lineage_file.read_text().splitlines()) if lineage_file.exists() else 0) == lineage_events
+    assert outcome.event.storylines == 10  # the storylines are written either way

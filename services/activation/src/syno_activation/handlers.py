@@ -20,7 +20,7 @@ from syno_activation.report import build_report
 from syno_activation.settings import ActivationService
 from syno_activation.summary import build_run_summary, trace_url
 from syno_shared import bus, faults
-from syno_shared.events import ActivationCompleted, ForecastPublished, PipelineFailed
+from syno_shared.events import PUBLISHED, ActivationCompleted, ForecastPublished, PipelineFailed
 from syno_shared.logging import get_logger
 from syno_shared.stage import StageOutcome, run_stage
 
@@ -94,12 +94,14 @@ async def activate(service: ActivationService, event: ForecastPublished) -> Stag
         accuracy_drops=drops,
     )
     is_rehearsal = event.publication == "rehearsal"  # `syno smoke`: storylines written, nothing sent
+    # The dashboards show the published snapshot: refreshed only when this run changed it (not kept aside).
+    is_shown = event.publication in PUBLISHED
     entries = run_entries(
         run_id=event.run_id,
         snapshot_id=event.snapshot_id,
         summary=summary_message(summary),
         notify_channels=[] if is_rehearsal else channels.summary_channels,
-        metabase_channel=None if is_rehearsal else channels.metabase_channel,
+        metabase_channel=channels.metabase_channel if is_shown else None,
     )
 
     with tracer.start_as_current_span("activation.emit_lineage"):
