@@ -1,14 +1,17 @@
 """A build goes into schemas of its own (dbt/macros/generate_schema_name.sql): the real `dbt build` with the
-build's name as a var puts every model there and nowhere else, and a name that is not a build's is refused."""
+build's name as a var puts every model there and nowhere else, and a name that is not a build's is refused. The
+warm runner parses the project once and points a copy of the manifest at each build's schemas."""
 
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
 import polars as pl
 import pytest
 from transform_harness import DbtWarehouse
 
+from syno_transform.dbt_runner import project_fingerprint
 from syno_transform.snapshots import new_build_id
 
 pytestmark = pytest.mark.integration
@@ -100,3 +103,33 @@ def test_publication_turns_marts_built_in_place_into_views_and_follows_changed_c
     ]
     tiers = dbt_warehouse.fetch("select quarter, tier, quantity from marts.svr_rm_quarterly order by 1")
     assert tiers.rows() == [(date(2024, 1, 1), "T1", 1), (date(2024, 4, 1), "T1", 2)]
+
+
+def test_builds_on_one_warm_runner_parse_once_and_each_lands_in_its_own_schemas(dbt_warehouse: DbtWarehouse) -> None:
+    """Two builds on one runner: the project is parsed once, and each build's tables are in its own schemas with
+    the same rows (the second build is not written over the first's tables by a stale manifest)."""
+    dbt_warehouse.load_sheets(SNAPSHOT_ID, SHEETS)
+    first, second = new_build_id(SNAPSHOT_ID), new_build_id(SNAPSHOT_ID)
+
+    builds = [dbt_warehouse.dbt.build(SNAPSHOT_ID, {"top_customers": 20}, build_id) for build_id in (first, second)]
+
+    assert [(build.is_success, build.marts_schema, build.marts) for build in builds] == [
+        (True, f"{first}_marts", MARTS),
+        (True, f"{second}_marts", MARTS),
+    ]
+    assert dbt_warehouse.dbt.parses == 1
+    for build_id in (first, second):
+        tiers = dbt_warehouse.fetch(f"select quarter, tier, quantity from {build_id}_marts.svr_rm_quarterly order by 1")
+        assert tiers.rows() == [(date(2024, 1, 1), "T1", 1), (date(2024, 4, 1), "T1", 2)]
+
+
+def test_the_kept_manifest_is_stale_once_a_project_file_changes(tmp_path: Path) -> None:
+    (tmp_path / "models").mkdir()
+    (tmp_path / "target").mkdir()
+    model = tmp_path / "models" / "a.sql"
+    model.write_text("select 1")
+    before = project_fingerprint(tmp_path)
+    (tmp_path / "target" / "manifest.json").write_text("{}")  # dbt's own output is not the project
+    assert project_fingerprint(tmp_path) == before
+    model.write_text("select 2 as changed")
+    assert project_fingerprint(tmp_path) != before

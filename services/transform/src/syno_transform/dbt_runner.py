@@ -109,6 +109,7 @@ class WarmDbt:
     threads: int = DBT_THREADS
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _runner: Any = None
+    parses: int = 0  # times the project was parsed for builds (once per process unless the project changes)
     _parsed: tuple[Any, Any] | None = None  # (project fingerprint and vars, manifest parsed for PARSED_BUILD)
 
     def _get_runner(self) -> Any:
@@ -130,6 +131,7 @@ class WarmDbt:
             self._parsed = None
             parse_variables = {**variables, BUILD_VARIABLE: PARSED_BUILD}
             result = self.invoke(["parse", "--vars", json.dumps(parse_variables, sort_keys=True)])
+            self.parses += 1
             if not result.success or result.result is None:
                 return None
             self._parsed = (key, result.result)
