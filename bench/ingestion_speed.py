@@ -375,6 +375,7 @@ def main(argv: list[str] | None = None) -> int:
     out = workdir / "ingestion_speed.json"
     out.write_text(json.dumps(results, indent=2))
     print(f"\nresults: {out}")
+    print(json.dumps(results))  # the last line: what bench/run.py collects
     return 0
 
 

@@ -574,6 +574,7 @@ def main(argv: list[str] | None = None) -> int:
     out = args.workdir / "transform_steps.json"
     out.write_text(json.dumps(results, indent=2, default=str))
     print(f"\nresults: {out}")
+    print(json.dumps(results, default=str))  # the last line: what bench/run.py collects
     return 0
 
 
