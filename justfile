@@ -40,11 +40,9 @@ services:
 replay SUBJECT SNAPSHOT:
     uv run --frozen syno replay {{SUBJECT}} --snapshot {{SNAPSHOT}} --force
 
-# Benchmarks: ingestion vs fastexcel/pandas, transform steps, forecast accuracy and speed
-bench:
-    uv run --frozen python bench/ingestion_speed.py
-    uv run --frozen python bench/forecast_tourism.py
-    uv run --frozen python bench/forecast_speed.py
+# Benchmarks, one report in bench/results/<timestamp>.{json,md} (`just bench --quick` for a few minutes)
+bench *ARGS:
+    uv run --frozen python bench/run.py {{ARGS}}
 
 # Start the compose deployment (needs a Docker engine)
 up:
