@@ -220,17 +220,22 @@ def _fit_statsforecast(
         form = None
     model = _searching_model(name, season_length) if form is None else _fixed_model(name, season_length, form)
     model.fit(history)
-    forecast = model.predict(h=horizon, level=list(LEVELS) if intervals else None)
-    point = np.asarray(forecast["mean"], dtype=np.float64).reshape(horizon)
+    fitted = getattr(model, "model_", None)
+    fitted = fitted if isinstance(fitted, dict) else {}
     quantiles: FloatArray | None = None
-    if intervals:
+    if intervals and name is ModelName.CES:
+        forecast = model.predict(h=horizon)
+        point = np.asarray(forecast["mean"], dtype=np.float64).reshape(horizon)
+        quantiles = _ces_quantiles(fitted, point, horizon)
+    if quantiles is None or not intervals:
+        forecast = model.predict(h=horizon, level=list(LEVELS) if intervals else None)
+        point = np.asarray(forecast["mean"], dtype=np.float64).reshape(horizon)
+    if intervals and quantiles is None:
         lows = [np.asarray(forecast[f"lo-{level}"], dtype=np.float64) for level in LEVELS]
         highs = [np.asarray(forecast[f"hi-{level}"], dtype=np.float64) for level in LEVELS[::-1]]
         quantiles = np.stack([*lows, point, *highs], axis=1)
     if not np.all(np.isfinite(point)) or (quantiles is not None and not np.all(np.isfinite(quantiles))):
         raise ModelFitError(f"{name} produced non-finite forecasts")
-    fitted = getattr(model, "model_", None)
-    fitted = fitted if isinstance(fitted, dict) else {}
     description = _describe_statsforecast(name, fitted)
     if form is not None:
         description += " (form chosen on the training part, re-estimated)"
@@ -238,6 +243,65 @@ def _fit_statsforecast(
         description += f" (no seasonality tried: fewer than {SEASONAL_MIN_LENGTH} quarters)"
     found = _form_of(name, fitted, season_length) if fitted else None
     return ModelForecast(name, description, point, quantiles, "model (statsforecast prediction levels)", form=found)
+
+
+# statsforecast draws CES's intervals from 5,000 simulated paths, one Python-level call per path (~70 ms a
+# fit, more than the fit itself); the same paths (same seed, same draws, same recursion) at once in numpy.
+_CES_PATHS = 5_000
+_CES_SEED = 1
+_CES_MIN_RESIDUALS = 10  # below this statsforecast draws its errors another way: left to it
+
+
+def _ces_paths(start: FloatArray, season: str, horizon: int, par: Mapping[str, float]) -> FloatArray:
+    """CES forecasts (paths, horizon) from perturbed last states (paths, m, components), as statsforecast's
+    ``cesfcst`` computes them for one path (each step's error is zero up to rounding: the forecast is fed back)."""
+    alpha_0, alpha_1, beta_0, beta_1 = (float(par[key]) for key in ("alpha_0", "alpha_1", "beta_0", "beta_1"))
+    paths, m, components = start.shape
+    states = np.zeros((paths, m + horizon, components))
+    states[:, :m] = start
+    forecasts = np.empty((paths, horizon))
+    is_lag_one = season != "S"
+    has_season_state = season in ("P", "F")
+    for step in range(m, m + horizon):
+        base = states[:, step - 1] if is_lag_one else states[:, step - m]
+        forecast = base[:, 0].copy()
+        if has_season_state:
+            forecast += states[:, step - m, 2]
+        forecasts[:, step - m] = forecast
+        error = forecast - base[:, 0]
+        if has_season_state:
+            error -= states[:, step - m, 2]
+        states[:, step, 0] = base[:, 0] - (1.0 - alpha_1) * base[:, 1] + (alpha_0 - alpha_1) * error
+        states[:, step, 1] = base[:, 0] + (1.0 - alpha_0) * base[:, 1] + (alpha_0 + alpha_1) * error
+        seasonal = states[:, step - m]
+        if season == "P":
+            states[:, step, 2] = seasonal[:, 2] + beta_0 * error
+        elif season == "F":
+            states[:, step, 2] = seasonal[:, 2] - (1.0 - beta_1) * seasonal[:, 3] + (beta_0 - beta_1) * error
+            states[:, step, 3] = seasonal[:, 2] + (1.0 - beta_0) * seasonal[:, 3] + (beta_0 + beta_1) * error
+    return forecasts
+
+
+def _ces_quantiles(fitted: Mapping[str, Any], point: FloatArray, horizon: int) -> FloatArray | None:
+    """CES's simulated quantiles (horizon, len(QUANTILES)), or ``None`` where statsforecast would not draw
+    plain normal errors (then its own, slower, simulation is used)."""
+    residuals = fitted.get("residuals")
+    if (
+        fitted.get("distribution", "normal") != "normal"
+        or residuals is None
+        or np.count_nonzero(~np.isnan(residuals)) < _CES_MIN_RESIDUALS
+    ):
+        return None
+    states = np.asarray(fitted["states"], dtype=np.float64)
+    season = str(fitted["seasontype"])
+    m = 1 if season == "N" else int(fitted["m"])
+    n = int(fitted["n"])
+    rng = np.random.default_rng(_CES_SEED)
+    errors = rng.normal(0, float(np.sqrt(fitted["sigma2"])), (_CES_PATHS, *states.shape))
+    paths = _ces_paths(states[n : n + m] + errors[:, n : n + m], season, horizon, fitted["par"])
+    lows = [np.quantile(paths, 0.5 - level / 200, axis=0) for level in LEVELS]
+    highs = [np.quantile(paths, 0.5 + level / 200, axis=0) for level in LEVELS[::-1]]
+    return np.stack([*lows, point, *highs], axis=1)
 
 
 _STATSFORECAST: frozenset[ModelName] = frozenset({ModelName.ETS, ModelName.THETA, ModelName.ARIMA, ModelName.CES})
