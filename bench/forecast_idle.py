@@ -48,8 +48,15 @@ from syno_shared.settings import Settings
 MIB = 1024 * 1024
 REPO = Path(__file__).resolve().parent.parent
 GOAL_TOTAL_FOUR_SERVICES_GIB = 0.75  # issue 14: the four services idle after a run, together
-# The service before issue 14 on this machine (same script, old code on PYTHONPATH), 2026-12-02.
-BEFORE: dict[str, float | None] = {"idle_after_start_mib": None, "after_run_mib": None, "idle_after_run_mib": None}
+# The service before issue 14 on this machine (this script, the old service on PYTHONPATH), 2026-12-02 18:47 UTC:
+# its pool started with the service and lived as long as it, darts imported in the fork server and both workers.
+BEFORE: dict[str, float] = {
+    "idle_after_start_mib": 1146.29,
+    "after_run_mib": 1174.4,
+    "idle_after_run_mib": 1174.4,
+    "idle_after_run_cpu_percent": 0.2,
+    "run_seconds": 8.35,
+}
 
 
 def tree_rss(process: psutil.Process) -> tuple[float, int]:
@@ -162,7 +169,11 @@ def main(argv: list[str] | None = None) -> int:
             time.sleep(args.idle_seconds + args.settle)
             figures["idle_after_run_mib"], figures["idle_after_run_processes"] = tree_rss(process)
             figures["idle_after_run_cpu_percent"] = idle_cpu_percent(process)
-            print(f"idle after the run: {figures['idle_after_run_mib']:.0f} MiB", flush=True)
+            print(
+                f"idle after the run: {figures['idle_after_run_mib']:.0f} MiB"
+                f" (before issue 14: {BEFORE['idle_after_run_mib']:.0f} MiB, the pool never released)",
+                flush=True,
+            )
         finally:
             service.terminate()
             try:
@@ -176,6 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         "pool_idle_seconds": args.idle_seconds,
         **{key: round(value, 2) if isinstance(value, float) else value for key, value in figures.items()},
         "before": BEFORE,
+        "idle_after_run_vs_before": round(float(figures["idle_after_run_mib"]) / BEFORE["idle_after_run_mib"], 3),
         "goal_four_services_idle_gib": GOAL_TOTAL_FOUR_SERVICES_GIB,
         "pythonpath": os.environ.get("PYTHONPATH", ""),
     }

@@ -7,6 +7,7 @@ Imported by conftest.py (fixtures) and test_forecast_stage.py (the truth the mar
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import subprocess
@@ -30,7 +31,7 @@ REPO = Path(__file__).resolve().parents[2]
 DBT_DIR = REPO / "dbt"
 DBT = Path(sys.executable).parent / "dbt"
 MAPPING_DIR = REPO / "data" / "mapping_table"
-SNAPSHOT_ID = "forecast-test-snapshot"
+SNAPSHOT_ID = hashlib.sha256(b"forecast-test-snapshot").hexdigest()  # a snapshot id is a workbook's sha256
 FIRST = date(2022, 1, 1)
 LAST_COMPLETE = date(2024, 10, 1)  # twelve complete quarters, 2022Q1..2024Q4
 TARGET = date(2025, 1, 1)  # the partial current quarter, and the one forecast

@@ -1,9 +1,10 @@
 """Backtest, choose and forecast one series.
 
 The latest ``horizon`` complete quarters are held out; every eligible candidate is fitted on the rest and
-scored (MAPE, sMAPE, MASE); the lowest sMAPE wins (ties or undefined -> MASE -> the simpler model); the
-winner is refitted on every complete quarter and forecasts the next ``horizon`` quarters with 80% and 95%
-intervals. Every series gets a forecast and a reason; model failures are recorded, never raised.
+scored (MAPE, sMAPE, MASE) on its point forecast; the lowest sMAPE wins (ties or undefined -> MASE -> the
+simpler model); the winner is refitted on every complete quarter (on a long series, with the forms its
+searches picked on the training part: see ``fitting``) and forecasts the next ``horizon`` quarters with 80%
+and 95% intervals. Every series gets a forecast and a reason; model failures are recorded, never raised.
 
 Metric definitions (percentages for MAPE and sMAPE):
 
