@@ -327,6 +327,22 @@ def rows_forecast(name: str, result: dict[str, Any]) -> list[tuple[str, str, str
         f"{key} {value:.3g}" if isinstance(value, float) else f"{key} {value}" for key, value in scalars.items()
     )
     seconds = next((result[key] for key in ("seconds", "total_seconds", "wall_seconds") if key in result), None)
+    runs = result.get("runs")
+    if isinstance(runs, list) and all(isinstance(run, dict) for run in runs):  # forecast_speed: one row per run
+        rows = [
+            (
+                f"{name}: {run.get('series')} series, {run.get('replicas')} replica(s)",
+                f"{run.get('seconds')} s",
+                f"pool start {run.get('pool_start_seconds')} s, batches per replica {run.get('batches_per_replica')}",
+                "",
+                "",
+            )
+            for run in runs
+        ]
+        speedup = result.get("speedup_2_vs_1_replica")
+        if speedup:
+            rows.append((f"{name}: 2 replicas vs 1 (speed-up)", json.dumps(speedup), "", "", ""))
+        return rows
     target = ""
     judged = ""
     if name == "forecast_tourism" and isinstance(seconds, int | float):
