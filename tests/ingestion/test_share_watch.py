@@ -202,3 +202,24 @@ async def test_events_mode_survives_a_name_the_event_library_cannot_decode(tmp_p
             await loop
         await watch.close()
     assert "good.xlsx" in offers
+
+
+async def test_an_event_names_the_file_as_the_listing_does_when_the_share_is_given_relative(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SYNO_DATA_DIR may be relative (the default is 'data'): the listing then names files relative to the working
+    folder, watchfiles absolutely; an event must still reset the quiet window of the file it names."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "raw").mkdir()
+    watch = watch_for(Path("raw"), "events", poll_seconds=5.0, stable_polls=2, quiet_seconds=0.3)
+    assert isinstance(watch, EventWatch)
+    try:
+        for _ in range(100):  # until the watch is in place and hears a write
+            (tmp_path / "raw" / "a.xlsx").write_bytes(b"abc")
+            await asyncio.sleep(0.05)
+            if watch.batches_heard:
+                break
+        await asyncio.sleep(0.2)  # the last batch is in
+        assert watch._touched == {Path("raw") / "a.xlsx"}
+    finally:
+        await watch.close()

@@ -280,7 +280,7 @@ class EventWatch:
                     ignore_permission_denied=True,
                 ):
                     self.batches_heard += 1
-                    self._touched.update(Path(name) for _, name in changes)
+                    self._touched.update(self._as_listed(Path(name)) for _, name in changes)
                     self._woken.set()
             except* (RuntimeError, OSError) as errors:  # watchfiles' own error is a RuntimeError, in a task group's
                 self.restarts += 1
@@ -289,6 +289,11 @@ class EventWatch:
                 error = str(errors.exceptions[0])[:300]
                 get_logger().warning("share_events_restarted", error=error, restarts=self.restarts)
             await asyncio.sleep(min(0.1 * self.restarts, self.poll_seconds))
+
+    def _as_listed(self, heard: Path) -> Path:
+        """An event's (absolute, resolved) path as the share's listing names it (under `root` as given)."""
+        resolved = self.root.resolve()
+        return self.root / heard.relative_to(resolved) if heard.is_relative_to(resolved) else heard
 
     def ready(self, listing: Mapping[Path, FileState]) -> list[Path]:
         touched, self._touched = self._touched, set()
