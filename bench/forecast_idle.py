@@ -137,7 +137,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--series", type=int, default=100, help="series forecast between the measurements")
     parser.add_argument("--idle-seconds", type=float, default=5.0, help="SYNO_FORECAST__POOL_IDLE_SECONDS")
     parser.add_argument("--settle", type=float, default=8.0, help="seconds to wait before each idle measurement")
+    parser.add_argument("--quick", action="store_true", help="shorter settling (4 s)")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.settle = min(args.settle, 4.0)
 
     root = Path(tempfile.mkdtemp(prefix="syno-idle-bench-"))
     for folder in ("raw", "processed", "quarantine"):

@@ -165,7 +165,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=defaults.processes, help="pool processes of the replica")
     parser.add_argument("--batch-series", type=int, default=defaults.batch_series, help="series per work batch")
     parser.add_argument("--limit", type=int, default=None, help="first N series only (quick runs)")
+    parser.add_argument("--quick", action="store_true", help="the first 100 series only (not the goal's figures)")
     args = parser.parse_args(argv)
+    if args.quick and args.limit is None:
+        args.limit = 100
 
     models = args.models.split(",") if args.models else None
     data = load_tourism(Path(args.data_dir))[: args.limit]
@@ -201,6 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     summary = {
         "benchmark": "forecast_tourism",
         "series": len(data),
+        "is_quick": args.quick or args.limit is not None,  # a subset: the goals are for all 427 series
         "horizon": HORIZON,
         "workers": args.workers,
         "models": [str(m) for m in parse_models(models)],
