@@ -77,15 +77,22 @@ def tree_rss(process: psutil.Process) -> int:
     return total
 
 
-def tree_cpu_seconds(process: psutil.Process) -> float:
-    total = 0.0
+def tree_cpu_seconds(process: psutil.Process) -> dict[int, float]:
+    """CPU seconds (user + system) of each process of the tree, by pid."""
+    seconds = {}
     for member in tree(process):
         try:
             times = member.cpu_times()
-            total += times.user + times.system
+            seconds[member.pid] = times.user + times.system
         except psutil.NoSuchProcess:
             continue
-    return total
+    return seconds
+
+
+def cpu_spent(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU seconds spent between two readings: per process (one that started meanwhile counts from zero; one that
+    exited meanwhile is left out, its last moments unseen, rather than subtracted)."""
+    return sum(max(seconds - before.get(pid, 0.0), 0.0) for pid, seconds in after.items())
 
 
 def high_water_mib(pid: int) -> float | None:
@@ -127,7 +134,7 @@ def idle_footprint(processes: dict[str, psutil.Process], seconds: float) -> dict
     started = time.monotonic()
     time.sleep(seconds)
     elapsed = time.monotonic() - started
-    cpu = {name: tree_cpu_seconds(process) - before[name] for name, process in processes.items()}
+    cpu = {name: cpu_spent(before[name], tree_cpu_seconds(process)) for name, process in processes.items()}
     rss = {name: tree_rss(process) / 2**20 for name, process in processes.items()}
     cpus = os.cpu_count() or 1
     return {
