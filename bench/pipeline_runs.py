@@ -1,7 +1,7 @@
 """Drop to activation.completed with the four services running, their peak memory and their idle footprint.
 
     uv run python bench/pipeline_runs.py [--runs 5] [--rows 200000] [--big-rows 1000000 | --big-rows 0]
-                                         [--settle-seconds 15] [--idle-seconds 30] [--workdir data/processed/bench]
+                                         [--settle-seconds 45] [--idle-seconds 30] [--workdir data/processed/bench]
 
 Embedded NATS and PostgreSQL, the four services as processes (as `syno services` starts them), a data folder of
 its own under --workdir. The default sample (--rows hardware lines over 2 years, seed 7, as `syno sample`
@@ -231,7 +231,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=200_000, help="hardware lines of the default sample")
     parser.add_argument("--big-rows", type=int, default=1_000_000, help="hardware lines of the big workbook; 0: skip")
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--settle-seconds", type=float, default=15.0)
+    parser.add_argument(
+        "--settle-seconds", type=float, default=45.0, help="after a run, before idle is measured (pools released)"
+    )
     parser.add_argument("--idle-seconds", type=float, default=30.0)
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for one run")
     args = parser.parse_args(argv)

@@ -82,7 +82,7 @@ def plan(quick: bool, workdir: Path) -> list[Benchmark]:
             Benchmark(
                 "pipeline",
                 "pipeline_runs.py",
-                [*work, "--runs", "2", "--big-rows", "0", "--settle-seconds", "5", "--idle-seconds", "10"],
+                [*work, "--runs", "2", "--big-rows", "0", "--settle-seconds", "45", "--idle-seconds", "15"],
                 900,
             ),
             Benchmark("bus_latency", "bus_latency.py", ["--events", "200"], 300),
