@@ -20,6 +20,17 @@ def _add_trace_ids(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDic
     return event_dict
 
 
+class _CurrentStderr:
+    """sys.stderr as it is when a line is written, not when logging was configured (a replaced or closed
+    stream, as pytest's capture leaves one, must not break the next service configured in the process)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def configure_logging(service: str, log_format: str = "auto", level: int = logging.INFO) -> None:
     is_console = sys.stderr.isatty() if log_format == "auto" else log_format == "console"
     renderer: structlog.typing.Processor = (
@@ -35,7 +46,7 @@ def configure_logging(service: str, log_format: str = "auto", level: int = loggi
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=_CurrentStderr()),  # type: ignore[arg-type]
         cache_logger_on_first_use=True,
     )
     structlog.contextvars.bind_contextvars(service=service)
